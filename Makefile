@@ -1,0 +1,88 @@
+# Emporium developer commands. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV      ?= uv
+RUN     := $(UV) run --frozen --
+BUF     := $(RUN) buf
+PROTOC  := $(RUN) python -m grpc_tools.protoc
+
+# The OpenAPI generator: gnostic's protoc-gen-openapi (OpenAPI 3), built with `go install`.
+GNOSTIC_VERSION := v0.7.1
+TOOLS           := $(CURDIR)/.tools
+OPENAPI_PLUGIN  := $(TOOLS)/gnostic-$(GNOSTIC_VERSION)/protoc-gen-openapi
+
+# Where `make gen` writes; gen-check points it at a temporary folder.
+GEN_OUT ?= gen
+# What `buf breaking` compares the working tree with.
+BREAKING_AGAINST ?= .git\#branch=main
+
+PROTO_FILES := $(shell cd protos && find emporium -name '*.proto' | LC_ALL=C sort)
+# protoc-gen-openapi is a Go plugin and insists on a Go import path per file; the protos carry
+# no go_package (there is no Go module yet), so map each file to one here.
+comma := ,
+empty :=
+space := $(empty) $(empty)
+OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
+OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
+# Vendored googleapis files (see protos/third_party/README.md).
+VENDORED := api/annotations api/http api/httpbody api/field_behavior rpc/status rpc/code \
+            rpc/error_details type/money type/postal_address type/date
+
+.PHONY: help setup gen gen-check lint fmt test test-unit vendor-protos clean
+
+help: ## List the commands.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: $(OPENAPI_PLUGIN) ## Install the pinned Python environment and code generators.
+	$(UV) sync --frozen
+
+$(OPENAPI_PLUGIN):
+	GOBIN=$(dir $@) go install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
+
+gen: $(OPENAPI_PLUGIN) ## Regenerate gen/ (Python stubs, descriptor set, OpenAPI) from protos/.
+	rm -rf $(GEN_OUT)/python/emporium $(GEN_OUT)/descriptor $(GEN_OUT)/openapi
+	mkdir -p $(GEN_OUT)/python $(GEN_OUT)/descriptor $(GEN_OUT)/openapi
+	$(PROTOC) -Iprotos -Iprotos/third_party --python_out=$(GEN_OUT)/python \
+	    --pyi_out=$(GEN_OUT)/python --grpc_python_out=$(GEN_OUT)/python $(PROTO_FILES)
+	# Envoy's transcoder needs every import, and error_details so rich errors survive.
+	$(PROTOC) -Iprotos -Iprotos/third_party --include_imports --include_source_info \
+	    --descriptor_set_out=$(GEN_OUT)/descriptor/emporium.binpb \
+	    $(PROTO_FILES) google/rpc/error_details.proto
+	$(PROTOC) -Iprotos -Iprotos/third_party --plugin=protoc-gen-openapi=$(OPENAPI_PLUGIN) \
+	    --openapi_out=$(GEN_OUT)/openapi --openapi_opt='$(OPENAPI_OPTS)' $(PROTO_FILES)
+
+gen-check: ## Fail if gen/ differs from what the protos generate.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory gen GEN_OUT=$$tmp >/dev/null; \
+	if ! diff -r -q gen $$tmp; then echo "gen/ is stale: run 'make gen' and commit it." >&2; exit 1; fi; \
+	echo "gen/ is fresh."
+
+lint: ## buf lint, buf format, buf breaking against main, ruff.
+	$(BUF) lint
+	$(BUF) format --diff --exit-code --path protos/emporium
+	@if git cat-file -e main:protos/emporium 2>/dev/null; then \
+	    echo "buf breaking --against '$(BREAKING_AGAINST)'"; \
+	    $(BUF) breaking --against '$(BREAKING_AGAINST)'; \
+	else echo "buf breaking: main has no protos yet, nothing to compare."; fi
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+fmt: ## Format protos and Python in place.
+	$(BUF) format -w --path protos/emporium
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+test: lint gen-check test-unit ## Everything CI runs: lint, gen-check and the tests.
+
+test-unit: ## Unit and contract tests.
+	$(RUN) pytest tests/unit
+
+vendor-protos: ## Refresh protos/third_party from the pinned googleapis-common-protos.
+	site=$$($(RUN) python -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))'); \
+	for f in $(VENDORED); do mkdir -p protos/third_party/google/$$(dirname $$f); \
+	    cp $$site/google/$$f.proto protos/third_party/google/$$f.proto; done
+
+clean: ## Remove local tool installs and caches.
+	rm -rf .tools .venv .pytest_cache .ruff_cache
