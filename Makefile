@@ -30,13 +30,14 @@ OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_na
 VENDORED := api/annotations api/http api/httpbody api/field_behavior rpc/status rpc/code \
             rpc/error_details type/money type/postal_address type/date
 
-.PHONY: help setup gen gen-check lint fmt test test-unit vendor-protos clean
+.PHONY: help setup gen gen-check lint fmt test test-unit test-integration vendor-protos clean
 
 help: ## List the commands.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: $(OPENAPI_PLUGIN) ## Install the pinned Python environment and code generators.
+setup: $(OPENAPI_PLUGIN) ## Install the pinned Python env, code generators and Swagger UI.
 	$(UV) sync --frozen
+	gateway/install-swagger-ui.sh >/dev/null
 
 $(OPENAPI_PLUGIN):
 	GOBIN=$(dir $@) go install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
@@ -74,10 +75,13 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: lint gen-check test-unit ## Everything CI runs: lint, gen-check and the tests.
+test: lint gen-check test-unit test-integration ## Everything CI runs: lint, gen-check, tests.
 
-test-unit: ## Unit and contract tests.
+test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
+
+test-integration: ## Tests against real servers (so far: the Envoy gateway).
+	$(RUN) pytest tests/integration
 
 vendor-protos: ## Refresh protos/third_party from the pinned googleapis-common-protos.
 	site=$$($(RUN) python -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))'); \

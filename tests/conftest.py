@@ -1,11 +1,11 @@
-"""Fixtures shared by the unit tests: the generated contract artefacts."""
+"""Fixtures shared by every test tier: the generated contract artefacts."""
 
 from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")

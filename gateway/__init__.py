@@ -1,0 +1,1 @@
+"""The Emporium gateway: Envoy configuration rendered from services.yaml."""

