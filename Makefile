@@ -26,9 +26,6 @@ empty :=
 space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
-# Vendored googleapis files (see protos/third_party/README.md).
-VENDORED := api/annotations api/http api/httpbody api/field_behavior rpc/status rpc/code \
-            rpc/error_details type/money type/postal_address type/date
 
 .PHONY: help setup gen gen-check lint fmt test test-unit test-integration vendor-protos clean
 
@@ -83,10 +80,10 @@ test-unit: ## Unit and contract tests (no servers).
 test-integration: ## Tests against real servers (so far: the Envoy gateway).
 	$(RUN) pytest tests/integration
 
-vendor-protos: ## Refresh protos/third_party from the pinned googleapis-common-protos.
+# Refreshes the files already vendored; to vendor a new one, copy it in once by hand.
+vendor-protos: ## Refresh the vendored googleapis protos from the pinned googleapis-common-protos.
 	site=$$($(RUN) python -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))'); \
-	for f in $(VENDORED); do mkdir -p protos/third_party/google/$$(dirname $$f); \
-	    cp $$site/google/$$f.proto protos/third_party/google/$$f.proto; done
+	cd protos/third_party && for f in $$(find google -name '*.proto'); do cp $$site/$$f $$f; done
 
 clean: ## Remove local tool installs and caches.
 	rm -rf .tools .venv .pytest_cache .ruff_cache

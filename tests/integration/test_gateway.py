@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -654,6 +654,11 @@ def test_rendering_without_swagger_ui_says_to_run_the_install_script(tmp_path):
         render.write(render.load(environ={}), tmp_path / "envoy.yaml", {"EMPORIUM_CACHE": "/no"})
 
 
+def _envoy_validate(config: Path) -> subprocess.CompletedProcess:
+    command = [*render.envoy_command(config), "--mode", "validate"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 def test_the_rendered_default_config_is_one_envoy_accepts(tmp_path):
     out = tmp_path / "envoy.yaml"
     rendered = subprocess.run(
@@ -665,6 +670,15 @@ def test_the_rendered_default_config_is_one_envoy_accepts(tmp_path):
     assert rendered.returncode == 0, rendered.stderr
     assert (tmp_path / "openapi.json").is_file()
 
-    command = [*render.envoy_command(out), "--mode", "validate"]
-    validated = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    validated = _envoy_validate(out)
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+def test_envoy_rejects_a_service_missing_from_the_descriptor_set(tmp_path):
+    gateway = render.load(environ={})
+    nothing = render.Service("nothing", "emporium.nothing.v1.NothingService", "127.0.0.1", 50099)
+    out = render.write(replace(gateway, services=(*gateway.services, nothing)), tmp_path / "e.yaml")
+
+    validated = _envoy_validate(out)
+    assert validated.returncode != 0
+    assert "NothingService" in validated.stdout + validated.stderr
