@@ -1,0 +1,1 @@
+"""The Emporium service kit: the only Python shared between services."""

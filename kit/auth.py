@@ -1,0 +1,205 @@
+"""Who is calling: access tokens verified in every service, the caller in context, RPC access.
+
+Envoy checks tokens at the edge, but a client may reach a service directly (grpcurl, a sidecar,
+another service), so every server verifies the bearer token again:
+
+- each RPC declares `option (emporium.access.v1.access)`: PUBLIC, USER or ADMIN; an RPC that
+  declares nothing, or that this process cannot find, is treated as ADMIN (fails closed);
+- a token, when sent, is always verified, also on public RPCs (a bad token is never ignored);
+- the verified caller is in `CALLER` while the handler runs; handlers call `caller()` and
+  enforce ownership themselves.
+
+Tokens are JWTs signed with an asymmetric key (ES256) by the user service, which publishes its
+keys as a JWK Set (`GetJwks`, `/.well-known/jwks.json`). `JwtVerifier` takes any async source of
+that document and refreshes it when a token names a key id it has not seen (key rotation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Protocol
+
+import jwt
+from emporium.access.v1 import access_pb2
+from google.protobuf import descriptor_pool
+
+from kit import errors
+
+ADMIN_ROLE = "admin"
+ALGORITHMS = ("ES256",)
+
+# Infrastructure every client may call without a token: health checks and reflection.
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A verified caller: the `sub` of their access token and its roles."""
+
+    user_id: str
+    roles: frozenset[str] = frozenset()
+    token_id: str = ""  # `jti`, to tie logs and revocations to one token
+    claims: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+CALLER: ContextVar[Principal | None] = ContextVar("emporium_caller", default=None)
+
+
+def caller() -> Principal:
+    """The caller of the current RPC; UNAUTHENTICATED when there is none."""
+    principal = CALLER.get()
+    if principal is None:
+        raise errors.Unauthenticated("this call needs an access token")
+    return principal
+
+
+def require_admin() -> Principal:
+    """The caller, who must hold the admin role (PERMISSION_DENIED otherwise)."""
+    principal = caller()
+    if not principal.admin:
+        raise errors.PermissionDenied("this call needs the admin role")
+    return principal
+
+
+class TokenVerifier(Protocol):
+    """Turns a bearer token into a Principal, or raises errors.Unauthenticated."""
+
+    async def verify(self, token: str) -> Principal: ...
+
+
+# The JWK Set document (JSON bytes), from wherever the service gets it.
+KeySource = Callable[[], Awaitable[bytes]]
+
+
+class JwtVerifier:
+    """Verifies ES256 access tokens against a JWK Set, with issuer, audience and expiry."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: float = 5.0,
+        refresh_interval_seconds: float = 30.0,
+    ) -> None:
+        self._source = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway_seconds
+        # An unknown kid triggers a refetch, but at most this often, so a flood of forged
+        # tokens cannot turn into a flood of JWKS requests.
+        self.refresh_interval = refresh_interval_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < self.refresh_interval:
+                return
+            document = await self._source()
+            self._fetched_at = time.monotonic()
+            key_set = jwt.PyJWKSet.from_json(document.decode())
+            self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        if kid not in self._keys:
+            try:
+                await self._refresh()
+            except Exception as error:
+                raise errors.Unavailable("the token keys cannot be fetched") from error
+        key = self._keys.get(kid)
+        if key is None:
+            raise errors.Unauthenticated("the token is signed with an unknown key")
+        return key
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise errors.Unauthenticated("the access token is malformed") from None
+        # Checked before any key lookup: `alg: none` and HMAC-with-the-public-key forgeries
+        # never reach the verifier.
+        if header.get("alg") not in ALGORITHMS:
+            raise errors.Unauthenticated("the access token uses an unsupported algorithm")
+        key = await self._key(str(header.get("kid", "")))
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=list(ALGORITHMS),
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise errors.Unauthenticated("the access token has expired") from None
+        except jwt.InvalidTokenError as error:
+            raise errors.Unauthenticated(f"the access token is invalid: {error}") from None
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list):
+            raise errors.Unauthenticated("the access token's roles claim is malformed")
+        return Principal(
+            user_id=str(claims["sub"]),
+            roles=frozenset(str(r) for r in roles),
+            token_id=str(claims.get("jti", "")),
+            claims=claims,
+        )
+
+
+@cache
+def access_of(method: str) -> int:
+    """The declared access of a full gRPC method name (`/pkg.Service/Method`)."""
+    if method.startswith(PUBLIC_PREFIXES):
+        return access_pb2.ACCESS_PUBLIC
+    service, _, name = method.lstrip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return access_pb2.ACCESS_ADMIN
+    declared = descriptor.GetOptions().Extensions[access_pb2.access]
+    return declared or access_pb2.ACCESS_ADMIN
+
+
+def bearer_token(metadata: Mapping[str, str | bytes]) -> str | None:
+    """The token of an `authorization: Bearer <token>` header, if one was sent."""
+    value = metadata.get("authorization")
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthenticated("the authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+async def authorize(
+    method: str, metadata: Mapping[str, str | bytes], verifier: TokenVerifier | None
+) -> Principal | None:
+    """The caller of `method`, checked against its declared access; raises if not allowed."""
+    access = access_of(method)
+    token = bearer_token(metadata)
+    principal = None
+    if token is not None:
+        if verifier is None:
+            raise errors.Unauthenticated("this service accepts no access tokens")
+        principal = await verifier.verify(token)
+    if access == access_pb2.ACCESS_PUBLIC:
+        return principal
+    if principal is None:
+        raise errors.Unauthenticated("this call needs an access token")
+    if access == access_pb2.ACCESS_ADMIN and not principal.admin:
+        raise errors.PermissionDenied("this call needs the admin role")
+    return principal

@@ -1,0 +1,1 @@
+"""The user service: accounts, credentials, access tokens and their keys, profiles, settings."""

@@ -1,0 +1,15 @@
+"""Starts the user service: `python -m services.user`."""
+
+from kit import server, telemetry
+from services.user import bootstrap
+from services.user.config import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    telemetry.setup(settings.telemetry)
+    server.run(settings.server, lambda: bootstrap.build(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The user service's settings: one frozen object built from the environment at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.config import (
+    ROOT,
+    AuthSettings,
+    CassandraSettings,
+    ConfigError,
+    Env,
+    RabbitSettings,
+    ServerSettings,
+    TelemetrySettings,
+    integer,
+    string,
+)
+
+NAME = "user"
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Where the access-token signing keys come from.
+
+    EMPORIUM_USER_JWT_PRIVATE_KEY            PEM of the current ES256 (P-256) signing key
+    EMPORIUM_USER_JWT_RETIRED_PUBLIC_KEYS    PEMs of retired keys, still listed in the JWKS
+                                             until every token they signed has expired
+    Without a private key, development falls back to a key generated once into
+    `var/user/jwt-signing-key.pem`; production (EMPORIUM_ENV=production) refuses to start.
+    """
+
+    private_key_pem: str | None = None
+    retired_public_keys_pem: str = ""
+    development_key_path: Path = ROOT / "var/user/jwt-signing-key.pem"
+
+    @classmethod
+    def from_env(cls, auth: AuthSettings, env: Env = os.environ) -> KeySettings:
+        pem = string(env, "EMPORIUM_USER_JWT_PRIVATE_KEY", "") or None
+        if pem is None and auth.production:
+            raise ConfigError("EMPORIUM_USER_JWT_PRIVATE_KEY is required in production")
+        return cls(
+            private_key_pem=pem,
+            retired_public_keys_pem=string(env, "EMPORIUM_USER_JWT_RETIRED_PUBLIC_KEYS", ""),
+            development_key_path=Path(
+                string(env, "EMPORIUM_USER_JWT_DEV_KEY_PATH", str(cls.development_key_path))
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the user service reads from its environment."""
+
+    server: ServerSettings
+    telemetry: TelemetrySettings
+    auth: AuthSettings
+    keys: KeySettings
+    cassandra: CassandraSettings
+    rabbit: RabbitSettings
+    # Access tokens are short-lived: a stolen one is useful for minutes, not days.
+    access_token_seconds: int = 15 * 60
+    refresh_token_seconds: int = 30 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, env: Env = os.environ) -> Settings:
+        auth = AuthSettings.from_env(env)
+        return cls(
+            server=ServerSettings.from_env(NAME, env),
+            telemetry=TelemetrySettings.from_env(NAME, env),
+            auth=auth,
+            keys=KeySettings.from_env(auth, env),
+            cassandra=CassandraSettings.from_env("emporium_user", env),
+            rabbit=RabbitSettings.from_env(env),
+            access_token_seconds=integer(env, "EMPORIUM_USER_ACCESS_TOKEN_SECONDS", 15 * 60),
+            refresh_token_seconds=integer(
+                env, "EMPORIUM_USER_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600
+            ),
+        )

@@ -1,0 +1,295 @@
+"""The kit's gRPC server: health, reflection, access rules, token checks and error mapping.
+
+Each test serves a real grpc.aio server on a free loopback port, with the kit's interceptors in
+front of the user service's servicer (or a subclass that misbehaves on purpose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from emporium.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from kit import auth, errors, server
+from kit.config import AuthSettings
+from services.user import bootstrap
+from services.user.adapters.keys import SigningKeys
+from services.user.config import KeySettings, Settings
+from services.user.grpc_api import UserService
+
+AUTH = AuthSettings()
+USER_ID = "7d0c1f5e-0000-4000-8000-00000000000a"
+
+
+def _settings(tmp_path: Path) -> Settings:
+    env = {"EMPORIUM_USER_GRPC_PORT": "0"}
+    settings = Settings.from_env(env)
+    keys = KeySettings(development_key_path=tmp_path / "key.pem")
+    return Settings(**{**settings.__dict__, "keys": keys})
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "sub": USER_ID,
+        "iss": AUTH.issuer,
+        "aud": AUTH.audience,
+        "iat": now,
+        "exp": now + 300,
+        "jti": "t1",
+        "roles": ["customer"],
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+class Misbehaving(UserService):
+    """GetMe answers with whatever the test put in `outcome`."""
+
+    outcome: Exception | None = None
+
+    async def GetMe(self, request, context):
+        if self.outcome is not None:
+            raise self.outcome
+        principal = auth.caller()
+        return user_pb2.User(id=principal.user_id, email="me@example.com")
+
+
+class Served:
+    def __init__(self, keys: SigningKeys, channel: grpc.aio.Channel, servicer: Misbehaving):
+        self.keys = keys
+        self.channel = channel
+        self.servicer = servicer
+        self.users = user_service_pb2_grpc.UserServiceStub(channel)
+
+    def token(self, **claims: Any) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.keys.sign(_claims(**claims))}")]
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    settings = _settings(tmp_path)
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    app = await bootstrap.build(settings, keys=keys)
+    servicer = Misbehaving(keys)
+    app.servicers = [(user_service_pb2_grpc.add_UserServiceServicer_to_server, servicer)]
+    grpc_server, port, _ = await server.start(settings.server, app)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield Served(keys, channel, servicer)
+    await grpc_server.stop(0)
+
+
+async def _code(call: Any) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    return raised.value.code()
+
+
+async def test_health_reports_serving_for_the_server_and_its_service(served):
+    health = health_pb2_grpc.HealthStub(served.channel)
+    for name in ("", "emporium.user.v1.UserService"):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_on_the_gateway_target_lists_every_emporium_service(served):
+    stub = reflection_pb2_grpc.ServerReflectionStub(served.channel)
+    call = stub.ServerReflectionInfo()
+    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    reply = await call.read()
+    await call.done_writing()
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"emporium.user.v1.UserService", "emporium.order.v1.OrderService"} <= names
+    assert "grpc.health.v1.Health" in names
+
+
+async def test_a_public_rpc_answers_without_a_token(served):
+    reply = await served.users.GetJwks(user_service_pb2.GetJwksRequest())
+    document = json.loads(reply.data)
+    assert reply.content_type == "application/json"
+    assert [key["kid"] for key in document["keys"]] == [served.keys.kid]
+
+
+async def test_a_user_rpc_without_a_token_is_unauthenticated(served):
+    code = await _code(served.users.GetMe(user_service_pb2.GetMeRequest()))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_valid_token_reaches_the_handler_as_the_caller(served):
+    me = await served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=served.token())
+    assert me.id == USER_ID
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["roles"] = ["admin"]
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def _alg_none(keys: SigningKeys) -> str:
+    header = {"alg": "none", "typ": "JWT", "kid": keys.kid}
+    parts = [
+        base64.urlsafe_b64encode(json.dumps(p).encode()).rstrip(b"=").decode()
+        for p in (header, _claims())
+    ]
+    return ".".join([*parts, ""])
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda keys: _tampered(keys.sign(_claims())), id="tampered"),
+        pytest.param(lambda keys: keys.sign(_claims(exp=int(time.time()) - 60)), id="expired"),
+        pytest.param(_alg_none, id="alg-none"),
+        pytest.param(lambda keys: keys.sign(_claims(aud="someone-else")), id="wrong-audience"),
+        pytest.param(lambda keys: keys.sign(_claims(iss="evil")), id="wrong-issuer"),
+        pytest.param(lambda keys: keys.sign(_claims(exp=None)), id="no-expiry"),
+        pytest.param(
+            lambda keys: SigningKeys(ec.generate_private_key(ec.SECP256R1())).sign(_claims()),
+            id="unknown-key",
+        ),
+        pytest.param(
+            lambda keys: jwt.encode(_claims(), "s" * 32, "HS256", headers={"kid": keys.kid}),
+            id="hmac",
+        ),
+    ],
+)
+async def test_a_bad_token_is_unauthenticated_even_on_a_public_rpc(served, make_token):
+    metadata = [("authorization", f"Bearer {make_token(served.keys)}")]
+    for call in (
+        served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata),
+        served.users.GetJwks(user_service_pb2.GetJwksRequest(), metadata=metadata),
+    ):
+        assert await _code(call) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_an_admin_rpc_with_a_customer_token_is_permission_denied(served):
+    call = served.users.GetUser(
+        user_service_pb2.GetUserRequest(id=USER_ID), metadata=served.token()
+    )
+    assert await _code(call) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_admin_token_passes_the_admin_check(served):
+    call = served.users.GetUser(
+        user_service_pb2.GetUserRequest(id=USER_ID), metadata=served.token(roles=["admin"])
+    )
+    # Past the access check, the skeleton's base class answers for the missing handler.
+    assert await _code(call) == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_an_invalid_argument_names_every_field_in_bad_request_details(served):
+    served.servicer.outcome = errors.InvalidArgument(
+        violations=[("email", "is not an email address"), ("password", "is too short")]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=served.token())
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(raised.value)
+    bad_request = error_details_pb2.BadRequest()
+    assert any(detail.Unpack(bad_request) for detail in status.details)
+    fields = [(v.field, v.description) for v in bad_request.field_violations]
+    assert fields == [("email", "is not an email address"), ("password", "is too short")]
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (errors.NotFound("no such user"), grpc.StatusCode.NOT_FOUND),
+        (errors.AlreadyExists("email taken"), grpc.StatusCode.ALREADY_EXISTS),
+        (errors.FailedPrecondition("disabled"), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.ResourceExhausted("slow down"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    ],
+)
+async def test_domain_errors_become_their_status_code_with_error_info(served, error, code):
+    served.servicer.outcome = error
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=served.token())
+    assert raised.value.code() == code
+    info = error_details_pb2.ErrorInfo()
+    assert rpc_status.from_call(raised.value).details[0].Unpack(info)
+    assert (info.domain, info.reason) == ("emporium", error.reason)
+
+
+async def test_an_unexpected_exception_is_internal_and_leaks_nothing(served):
+    served.servicer.outcome = RuntimeError("password hash for root is abc")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=served.token())
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert "abc" not in (raised.value.details() or "")
+
+
+async def test_shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones(tmp_path):
+    settings = _settings(tmp_path)
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    app = await bootstrap.build(settings, keys=keys)
+    started = asyncio.Event()
+
+    class Slow(UserService):
+        async def GetJwks(self, request, context):
+            started.set()
+            await asyncio.sleep(0.5)
+            return await super().GetJwks(request, context)
+
+    app.servicers = [(user_service_pb2_grpc.add_UserServiceServicer_to_server, Slow(keys))]
+    grpc_server, port, health_servicer = await server.start(settings.server, app)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        users = user_service_pb2_grpc.UserServiceStub(channel)
+        in_flight = asyncio.ensure_future(users.GetJwks(user_service_pb2.GetJwksRequest()))
+        await started.wait()
+        await health_servicer.enter_graceful_shutdown()
+        stopping = asyncio.ensure_future(grpc_server.stop(5))
+        reply = await in_flight
+        await stopping
+        late = users.GetJwks(user_service_pb2.GetJwksRequest(), timeout=1)
+        assert await _code(late) == grpc.StatusCode.UNAVAILABLE
+    assert json.loads(reply.data)["keys"]
+
+
+async def test_a_server_stream_passes_every_message_and_maps_an_error_raised_mid_stream(tmp_path):
+    from emporium.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
+
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+
+    class Orders(order_service_pb2_grpc.OrderServiceServicer):
+        async def WatchOrder(self, request, context):
+            for state in (order_pb2.Order.STATE_PENDING, order_pb2.Order.STATE_PAID):
+                order = order_pb2.Order(id=request.id, state=state)
+                yield order_service_pb2.WatchOrderResponse(order=order)
+            raise errors.NotFound("the order was deleted")
+
+    async def jwks() -> bytes:
+        return keys.jwks_json()
+
+    app = server.App(
+        servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, Orders())],
+        service_names=["emporium.order.v1.OrderService"],
+        verifier=auth.JwtVerifier(jwks, issuer=AUTH.issuer, audience=AUTH.audience),
+    )
+    grpc_server, port, _ = await server.start(server.ServerSettings(name="order", port=0), app)
+    metadata = [("authorization", f"Bearer {keys.sign(_claims())}")]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = order_service_pb2_grpc.OrderServiceStub(channel)
+        call = stub.WatchOrder(order_service_pb2.WatchOrderRequest(id="o1"), metadata=metadata)
+        states = [(await call.read()).order.state, (await call.read()).order.state]
+        assert await _code(call.read()) == grpc.StatusCode.NOT_FOUND
+        anonymous = stub.WatchOrder(order_service_pb2.WatchOrderRequest(id="o1"))
+        assert await _code(anonymous.read()) == grpc.StatusCode.UNAUTHENTICATED
+    await grpc_server.stop(0)
+    assert states == [order_pb2.Order.STATE_PENDING, order_pb2.Order.STATE_PAID]
