@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
@@ -9,26 +12,77 @@ from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
 from kit import auth
 from kit.server import App
 from services.user.adapters import keys as key_adapter
+from services.user.adapters.clock import SystemClock
+from services.user.adapters.passwords import Argon2Hasher
 from services.user.config import Settings
 from services.user.grpc_api import UserService
-from services.user.ports import KeyStore
+from services.user.handlers import TokenPolicy, UserHandlers
 
 SERVICE_NAME = user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
+SCHEMA = Path(__file__).with_name("schema.cql")
+
+log = logging.getLogger(__name__)
 
 
-async def build(settings: Settings, *, keys: KeyStore | None = None, **_: Any) -> App:
-    """The running service; tests pass fakes for any adapter."""
-    signing_keys = keys or key_adapter.load(settings.keys)
+async def build(settings: Settings, **overrides: Any) -> App:
+    """The running service. Tests pass fakes for any port by name (`users=`, `keys=` ...)."""
+    closers = []
+    background = []
+    ports: dict[str, Any] = {}
+    needs_cassandra = {"users", "addresses", "tokens", "throttle"} - overrides.keys()
+    if needs_cassandra:
+        from kit import bus as event_bus
+        from kit import cassandra
+        from services.user.adapters import cassandra as stores
+
+        session = await cassandra.connect(settings.cassandra, schema=SCHEMA)
+        closers.append(session.close)
+        built = stores.build(session)
+        ports.update(built.ports)
+        if "bus" not in overrides:
+            bus = await event_bus.Bus.connect(settings.rabbit, source=settings.server.name)
+            closers.append(bus.close)
+            background.append(built.relay(bus).run)
+    ports.update(overrides)
+    keys = ports.get("keys") or key_adapter.load(settings.keys)
+    hasher = ports.get("hasher") or Argon2Hasher()
+    handlers = UserHandlers(
+        users=ports["users"],
+        addresses=ports["addresses"],
+        tokens=ports["tokens"],
+        throttle=ports["throttle"],
+        hasher=hasher,
+        keys=keys,
+        clock=ports.get("clock") or SystemClock(),
+        policy=TokenPolicy(
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            access_ttl=timedelta(seconds=settings.access_token_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_seconds),
+        ),
+        dummy_hash=await hasher.hash("not a password anyone has"),
+    )
+    if settings.admin.email:
+        admin = await handlers.ensure_admin(
+            email=settings.admin.email, password=settings.admin.password, display_name="Admin"
+        )
+        log.info("admin account %s is ready", admin.email)
 
     async def local_jwks() -> bytes:
-        return signing_keys.jwks_json()
+        return keys.jwks_json()
 
-    verifier = auth.JwtVerifier(
-        local_jwks, issuer=settings.auth.issuer, audience=settings.auth.audience
-    )
-    servicer = UserService(signing_keys)
+    async def close() -> None:
+        for closer in reversed(closers):
+            await closer()
+
     return App(
-        servicers=[(user_service_pb2_grpc.add_UserServiceServicer_to_server, servicer)],
+        servicers=[
+            (user_service_pb2_grpc.add_UserServiceServicer_to_server, UserService(handlers))
+        ],
         service_names=[SERVICE_NAME],
-        verifier=verifier,
+        background=background,
+        close=close,
+        verifier=auth.JwtVerifier(
+            local_jwks, issuer=settings.auth.issuer, audience=settings.auth.audience
+        ),
     )

@@ -52,6 +52,33 @@ class KeySettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """The first admin account, created at start-up if missing.
+
+    EMPORIUM_ADMIN_EMAIL / EMPORIUM_ADMIN_PASSWORD. Development (`make run`) defaults to
+    admin@example.com / emporium-admin-dev; production creates no admin unless both are set.
+    """
+
+    email: str = ""
+    password: str = ""
+
+    DEVELOPMENT_EMAIL = "admin@example.com"
+    DEVELOPMENT_PASSWORD = "emporium-admin-dev"
+
+    @classmethod
+    def from_env(cls, auth: AuthSettings, env: Env = os.environ) -> AdminSettings:
+        email = string(env, "EMPORIUM_ADMIN_EMAIL", "")
+        password = string(env, "EMPORIUM_ADMIN_PASSWORD", "")
+        if not auth.production and not email and not password:
+            email, password = cls.DEVELOPMENT_EMAIL, cls.DEVELOPMENT_PASSWORD
+        if bool(email) != bool(password):
+            raise ConfigError(
+                "set both EMPORIUM_ADMIN_EMAIL and EMPORIUM_ADMIN_PASSWORD, or neither"
+            )
+        return cls(email=email, password=password)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the user service reads from its environment."""
 
@@ -59,6 +86,7 @@ class Settings:
     telemetry: TelemetrySettings
     auth: AuthSettings
     keys: KeySettings
+    admin: AdminSettings
     cassandra: CassandraSettings
     rabbit: RabbitSettings
     # Access tokens are short-lived: a stolen one is useful for minutes, not days.
@@ -73,6 +101,7 @@ class Settings:
             telemetry=TelemetrySettings.from_env(NAME, env),
             auth=auth,
             keys=KeySettings.from_env(auth, env),
+            admin=AdminSettings.from_env(auth, env),
             cassandra=CassandraSettings.from_env("emporium_user", env),
             rabbit=RabbitSettings.from_env(env),
             access_token_seconds=integer(env, "EMPORIUM_USER_ACCESS_TOKEN_SECONDS", 15 * 60),

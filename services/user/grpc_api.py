@@ -1,21 +1,148 @@
-"""The UserService servicer: decodes requests, calls a handler, encodes the answer."""
+"""The UserService servicer: decodes requests, calls a handler, encodes the answer.
+
+RPCs without a method here (password reset, email verification and change, admin disable,
+enable and roles) answer UNIMPLEMENTED through the generated base class.
+"""
 
 from __future__ import annotations
 
-from emporium.user.v1 import user_service_pb2_grpc
+import grpc
+from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
 from google.api import httpbody_pb2
+from google.protobuf import empty_pb2
 
-from services.user import handlers
-from services.user.ports import KeyStore
+from kit import auth, paging
+from services.user import mapping
+from services.user.handlers import UserHandlers
+
+
+def client_address(context: grpc.aio.ServicerContext) -> str:
+    """Who is calling, for login throttling.
+
+    Behind Envoy the peer is Envoy itself; Envoy appends the address it saw to
+    `x-forwarded-for`, so the last entry is the one a client cannot forge through the gateway.
+    """
+    metadata = dict(context.invocation_metadata() or ())
+    forwarded = str(metadata.get("x-forwarded-for", "")).split(",")[-1].strip()
+    if forwarded:
+        return forwarded
+    peer = context.peer() or ""  # "ipv4:127.0.0.1:51234"
+    return peer.split(":", 1)[-1].rsplit(":", 1)[0]
 
 
 class UserService(user_service_pb2_grpc.UserServiceServicer):
-    """RPCs not implemented here answer UNIMPLEMENTED (the generated base class)."""
+    def __init__(self, handlers: UserHandlers) -> None:
+        self.handlers = handlers
 
-    def __init__(self, keys: KeyStore) -> None:
-        self.keys = keys
+    async def Register(self, request, context):
+        user = await self.handlers.register(
+            email=request.email,
+            password=request.password,
+            display_name=request.display_name,
+            request_id=request.request_id,
+            locale=request.locale,
+            time_zone=request.time_zone,
+            marketing_consent=request.marketing_consent,
+        )
+        return mapping.user_to_proto(user)
+
+    async def Login(self, request, context):
+        tokens = await self.handlers.login(
+            email=request.email, password=request.password, client_address=client_address(context)
+        )
+        return mapping.tokens_to_proto(tokens)
+
+    async def RefreshToken(self, request, context):
+        tokens = await self.handlers.refresh(refresh_token=request.refresh_token)
+        return mapping.tokens_to_proto(tokens)
+
+    async def Logout(self, request, context):
+        await self.handlers.logout(
+            refresh_token=request.refresh_token, all_sessions=request.all_sessions
+        )
+        return user_service_pb2.LogoutResponse()
 
     async def GetJwks(self, request, context):
-        return httpbody_pb2.HttpBody(
-            content_type="application/json", data=handlers.get_jwks(self.keys)
+        return httpbody_pb2.HttpBody(content_type="application/json", data=self.handlers.jwks())
+
+    async def GetMe(self, request, context):
+        return mapping.user_to_proto(await self.handlers.me(auth.caller()))
+
+    async def UpdateMe(self, request, context):
+        user = await self.handlers.update_me(
+            auth.caller(),
+            display_name=request.user.display_name,
+            phone_number=request.user.phone_number,
+            mask=request.update_mask.paths,
+        )
+        return mapping.user_to_proto(user)
+
+    async def DeleteMe(self, request, context):
+        await self.handlers.delete_me(auth.caller())
+        return empty_pb2.Empty()
+
+    async def GetSettings(self, request, context):
+        return mapping.settings_to_proto(await self.handlers.get_settings(auth.caller()))
+
+    async def UpdateSettings(self, request, context):
+        caller = auth.caller()
+        wanted = mapping.settings_from_proto(request.settings, caller.user_id)
+        settings = await self.handlers.update_settings(caller, wanted, request.update_mask.paths)
+        return mapping.settings_to_proto(settings)
+
+    async def ListAddresses(self, request, context):
+        caller = auth.caller()
+        size = paging.page_size(request.page_size)
+        scope = {"user": caller.user_id}
+        cursor = paging.decode_page_token(request.page_token, scope) or {"offset": 0}
+        offset = int(cursor.get("offset", 0)) if isinstance(cursor, dict) else 0
+        book = await self.handlers.list_addresses(caller)
+        page = book[offset : offset + size]
+        more = offset + size < len(book)
+        token = paging.encode_page_token({"offset": offset + size}, scope) if more else ""
+        return user_service_pb2.ListAddressesResponse(
+            addresses=[mapping.address_to_proto(a) for a in page], next_page_token=token
+        )
+
+    async def CreateAddress(self, request, context):
+        address = mapping.address_from_proto(request.address, request.request_id)
+        stored = await self.handlers.create_address(auth.caller(), address)
+        return mapping.address_to_proto(stored)
+
+    async def GetAddress(self, request, context):
+        address = await self.handlers.get_address(auth.caller(), request.id)
+        return mapping.address_to_proto(address)
+
+    async def UpdateAddress(self, request, context):
+        wanted = mapping.address_from_proto(request.address)
+        address = await self.handlers.update_address(
+            auth.caller(), request.id, wanted, request.update_mask.paths
+        )
+        return mapping.address_to_proto(address)
+
+    async def DeleteAddress(self, request, context):
+        await self.handlers.delete_address(auth.caller(), request.id)
+        return empty_pb2.Empty()
+
+    async def GetUser(self, request, context):
+        return mapping.user_to_proto(await self.handlers.get_user(request.id))
+
+    async def ListUsers(self, request, context):
+        size = paging.page_size(request.page_size)
+        scope = {
+            "email_prefix": request.email_prefix,
+            "role": int(request.role),
+            "state": int(request.state),
+        }
+        cursor = paging.decode_page_token(request.page_token, scope)
+        users, next_cursor = await self.handlers.list_users(
+            size=size,
+            cursor=cursor if isinstance(cursor, bytes) else None,
+            email_prefix=request.email_prefix,
+            role=mapping.role_name(request.role),
+            state=mapping.state_of(request.state),
+        )
+        return user_service_pb2.ListUsersResponse(
+            users=[mapping.user_to_proto(u) for u in users],
+            next_page_token=paging.encode_page_token(next_cursor, scope) if next_cursor else "",
         )

@@ -1,7 +1,7 @@
 """The kit's gRPC server: health, reflection, access rules, token checks and error mapping.
 
 Each test serves a real grpc.aio server on a free loopback port, with the kit's interceptors in
-front of the user service's servicer (or a subclass that misbehaves on purpose).
+front of a small UserService servicer that answers as each test tells it to.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,27 +18,21 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from emporium.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
+from google.api import httpbody_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from kit import auth, errors, server
-from kit.config import AuthSettings
-from services.user import bootstrap
+from kit.config import AuthSettings, ServerSettings
 from services.user.adapters.keys import SigningKeys
-from services.user.config import KeySettings, Settings
-from services.user.grpc_api import UserService
 
 AUTH = AuthSettings()
 USER_ID = "7d0c1f5e-0000-4000-8000-00000000000a"
 
 
-def _settings(tmp_path: Path) -> Settings:
-    env = {"EMPORIUM_USER_GRPC_PORT": "0"}
-    settings = Settings.from_env(env)
-    keys = KeySettings(development_key_path=tmp_path / "key.pem")
-    return Settings(**{**settings.__dict__, "keys": keys})
+SETTINGS = ServerSettings(name="user", port=0)
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
@@ -57,10 +50,16 @@ def _claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-class Misbehaving(UserService):
-    """GetMe answers with whatever the test put in `outcome`."""
+class UserService(user_service_pb2_grpc.UserServiceServicer):
+    """GetJwks serves the keys; GetMe raises whatever the test put in `outcome`."""
 
     outcome: Exception | None = None
+
+    def __init__(self, keys: SigningKeys) -> None:
+        self.keys = keys
+
+    async def GetJwks(self, request, context):
+        return httpbody_pb2.HttpBody(content_type="application/json", data=self.keys.jwks_json())
 
     async def GetMe(self, request, context):
         if self.outcome is not None:
@@ -70,7 +69,7 @@ class Misbehaving(UserService):
 
 
 class Served:
-    def __init__(self, keys: SigningKeys, channel: grpc.aio.Channel, servicer: Misbehaving):
+    def __init__(self, keys: SigningKeys, channel: grpc.aio.Channel, servicer: UserService):
         self.keys = keys
         self.channel = channel
         self.servicer = servicer
@@ -80,14 +79,22 @@ class Served:
         return [("authorization", f"Bearer {self.keys.sign(_claims(**claims))}")]
 
 
+def _app(keys: SigningKeys, servicer: UserService) -> server.App:
+    async def jwks() -> bytes:
+        return keys.jwks_json()
+
+    return server.App(
+        servicers=[(user_service_pb2_grpc.add_UserServiceServicer_to_server, servicer)],
+        service_names=["emporium.user.v1.UserService"],
+        verifier=auth.JwtVerifier(jwks, issuer=AUTH.issuer, audience=AUTH.audience),
+    )
+
+
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    settings = _settings(tmp_path)
+async def served() -> AsyncIterator[Served]:
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
-    app = await bootstrap.build(settings, keys=keys)
-    servicer = Misbehaving(keys)
-    app.servicers = [(user_service_pb2_grpc.add_UserServiceServicer_to_server, servicer)]
-    grpc_server, port, _ = await server.start(settings.server, app)
+    servicer = UserService(keys)
+    grpc_server, port, _ = await server.start(SETTINGS, _app(keys, servicer))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Served(keys, channel, servicer)
     await grpc_server.stop(0)
@@ -235,10 +242,8 @@ async def test_an_unexpected_exception_is_internal_and_leaks_nothing(served):
     assert "abc" not in (raised.value.details() or "")
 
 
-async def test_shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones(tmp_path):
-    settings = _settings(tmp_path)
+async def test_shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones():
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
-    app = await bootstrap.build(settings, keys=keys)
     started = asyncio.Event()
 
     class Slow(UserService):
@@ -247,8 +252,7 @@ async def test_shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones(tmp_p
             await asyncio.sleep(0.5)
             return await super().GetJwks(request, context)
 
-    app.servicers = [(user_service_pb2_grpc.add_UserServiceServicer_to_server, Slow(keys))]
-    grpc_server, port, health_servicer = await server.start(settings.server, app)
+    grpc_server, port, health_servicer = await server.start(SETTINGS, _app(keys, Slow(keys)))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         users = user_service_pb2_grpc.UserServiceStub(channel)
         in_flight = asyncio.ensure_future(users.GetJwks(user_service_pb2.GetJwksRequest()))

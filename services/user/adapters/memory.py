@@ -1,0 +1,148 @@
+"""In-memory adapters of the user service's ports, for unit tests.
+
+They pass the same contract tests as the Cassandra adapters (tests/integration/test_user_store.py
+runs one suite over both), so a handler test on them says something about production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from google.protobuf.message import Message
+
+from kit import errors
+from services.user.domain import Address, State, TokenFamily, User, UserSettings
+
+
+class InMemoryUserRepository:
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.emails: dict[str, str] = {}
+        self.settings: dict[str, UserSettings] = {}
+        # Every event a write stored, in order: what the outbox relay would publish.
+        self.events: list[Message] = []
+        self._lock = asyncio.Lock()
+
+    async def create(self, user: User, settings: UserSettings, events: Sequence[Message]) -> User:
+        async with self._lock:
+            holder = self.emails.get(user.email)
+            if holder is not None:
+                existing = self.users[holder]
+                if user.request_id and existing.request_id == user.request_id:
+                    return existing
+                raise errors.AlreadyExists("an account with this email already exists")
+            self.emails[user.email] = user.id
+            self.users[user.id] = user
+            self.settings[user.id] = settings
+            self.events.extend(events)
+            return user
+
+    async def get(self, user_id: str) -> User | None:
+        return self.users.get(user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        holder = self.emails.get(email)
+        return self.users.get(holder) if holder else None
+
+    async def save(self, user: User, events: Sequence[Message] = ()) -> None:
+        stored = self.users[user.id]
+        self.users[user.id] = replace(user, email=stored.email)
+        self.events.extend(events)
+
+    async def delete(self, user: User, events: Sequence[Message]) -> None:
+        stored = self.users[user.id]
+        self.emails.pop(stored.email, None)
+        self.users[user.id] = replace(user, state=State.DELETED)
+        self.settings.pop(user.id, None)
+        self.events.extend(events)
+
+    async def page(self, size: int, cursor: bytes | None) -> tuple[list[User], bytes | None]:
+        ids = sorted(self.users)
+        start = int(cursor.decode()) if cursor else 0
+        end = start + size
+        return [self.users[i] for i in ids[start:end]], (
+            str(end).encode() if end < len(ids) else None
+        )
+
+    async def get_settings(self, user_id: str) -> UserSettings | None:
+        return self.settings.get(user_id)
+
+    async def save_settings(self, settings: UserSettings, events: Sequence[Message]) -> None:
+        self.settings[settings.user_id] = settings
+        self.events.extend(events)
+
+
+class InMemoryAddressRepository:
+    def __init__(self) -> None:
+        self.books: dict[str, dict[str, Address]] = defaultdict(dict)
+
+    async def list(self, user_id: str) -> list[Address]:
+        return sorted(self.books[user_id].values(), key=lambda a: (a.create_time, a.id))
+
+    async def get(self, user_id: str, address_id: str) -> Address | None:
+        return self.books[user_id].get(address_id)
+
+    async def put(self, address: Address) -> None:
+        self.books[address.user_id][address.id] = address
+
+    async def delete(self, user_id: str, address_id: str) -> bool:
+        return self.books[user_id].pop(address_id, None) is not None
+
+    async def delete_all(self, user_id: str) -> None:
+        self.books.pop(user_id, None)
+
+
+class InMemoryTokenRepository:
+    def __init__(self) -> None:
+        self.families: dict[str, TokenFamily] = {}
+
+    async def add(self, family: TokenFamily) -> None:
+        self.families[family.family_id] = family
+
+    async def get(self, family_id: str) -> TokenFamily | None:
+        return self.families.get(family_id)
+
+    async def rotate(
+        self, family: TokenFamily, token_id: str, secret_hash: str, expire_time: datetime
+    ) -> bool:
+        current = self.families.get(family.family_id)
+        if current is None or current.revoked:
+            return False
+        if current.current_token_id != family.current_token_id:
+            return False
+        self.families[family.family_id] = replace(
+            current,
+            current_token_id=token_id,
+            current_secret_hash=secret_hash,
+            rotated=current.rotated | {current.current_token_id},
+            expire_time=expire_time,
+        )
+        return True
+
+    async def revoke(self, family_id: str) -> None:
+        if family_id in self.families:
+            self.families[family_id] = replace(self.families[family_id], revoked=True)
+
+    async def revoke_all(self, user_id: str) -> None:
+        for family in list(self.families.values()):
+            if family.user_id == user_id:
+                await self.revoke(family.family_id)
+
+
+class InMemoryLoginThrottle:
+    def __init__(self) -> None:
+        self.failed: dict[str, list[datetime]] = defaultdict(list)
+
+    async def failures(self, key: str, since: datetime) -> int:
+        return sum(1 for at in self.failed[key] if at >= since)
+
+    async def record_failure(self, keys: Sequence[str], at: datetime) -> None:
+        for key in keys:
+            self.failed[key].append(at)
+
+    async def clear(self, key: str) -> None:
+        self.failed.pop(key, None)
