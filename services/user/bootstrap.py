@@ -37,7 +37,7 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
         session = await cassandra.connect(settings.cassandra, schema=SCHEMA)
         closers.append(session.close)
-        built = stores.build(session)
+        built = await stores.build(session)
         ports.update(built.ports)
         if "bus" not in overrides:
             bus = await event_bus.Bus.connect(settings.rabbit, source=settings.server.name)

@@ -234,7 +234,8 @@ class UserHandlers:
             await self.tokens.revoke(family.family_id)
             raise invalid
         new = RefreshTokenParts(family.family_id, domain.new_id(), secrets.token_urlsafe(32))
-        expire = now + self.policy.refresh_ttl
+        # The family's lifetime is absolute from sign-in: refreshing never extends a session.
+        expire = family.expire_time
         if not await self.tokens.rotate(family, new.token_id, _secret_hash(new.secret), expire):
             # Another refresh with this same token won the race: the token was used twice.
             await self.tokens.revoke(family.family_id)

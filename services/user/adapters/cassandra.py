@@ -1,0 +1,523 @@
+"""The user service's Cassandra adapters: accounts, address books, token families, throttling.
+
+Tables are in `schema.cql`. Every state change that causes events is one LOGGED batch with its
+outbox rows (kit.outbox), so an account never exists without its UserRegistered event and no
+event is published for a change that was not stored.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.message import Message
+
+from kit import errors
+from kit.cassandra import CassandraSession, applied
+from kit.events import Event
+from kit.outbox import CassandraOutbox, Relay
+from services.user.domain import (
+    Address,
+    NotificationChannels,
+    PostalAddress,
+    State,
+    TokenFamily,
+    User,
+    UserSettings,
+)
+
+SOURCE = "user"
+# An email claim whose account row never appeared (the writer died between the two writes) is
+# taken over by the next registration after this long.
+ORPHAN_CLAIM_AFTER = timedelta(seconds=30)
+
+USER_COLUMNS = (
+    "id, email, display_name, password_hash, roles, state, phone_number, email_verified, "
+    "last_login_time, create_time, update_time, request_id"
+)
+SETTINGS_COLUMNS = (
+    "user_id, locale, time_zone, currency_code, email_enabled, sms_enabled, push_enabled, "
+    "in_app_enabled, marketing_consent, marketing_consent_update_time, update_time"
+)
+ADDRESS_COLUMNS = (
+    "user_id, id, label, postal_address, phone_number, default_shipping, default_billing, "
+    "request_id, create_time, update_time"
+)
+FAMILY_COLUMNS = (
+    "family_id, user_id, current_token_id, current_secret_hash, rotated, revoked, "
+    "expire_time, create_time"
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # The driver returns naive datetimes in UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _uuid(value: str) -> uuid.UUID:
+    return uuid.UUID(value)
+
+
+def _events(messages: Sequence[Message], key: str, *, stable: bool = False) -> list[Event]:
+    """The outbox envelopes of `messages`; `stable` derives ids from the aggregate, so that a
+    retried write of the same change stores the same event ids (consumers deduplicate)."""
+    return [
+        Event.of(
+            m,
+            SOURCE,
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/{m.DESCRIPTOR.full_name}"))
+            if stable
+            else None,
+        )
+        for m in messages
+    ]
+
+
+class Statements:
+    """Every statement the adapters run, prepared once at start-up."""
+
+    async def prepare(self, session: CassandraSession) -> Statements:
+        p = session.prepare
+        self.claim_email = await p(
+            "INSERT INTO users_by_email (email, user_id, request_id, claim_time) "
+            "VALUES (?, ?, ?, ?) IF NOT EXISTS"
+        )
+        self.take_over_email = await p(
+            "UPDATE users_by_email SET user_id = ?, request_id = ?, claim_time = ? "
+            "WHERE email = ? IF user_id = ?"
+        )
+        self.email_owner = await p("SELECT user_id FROM users_by_email WHERE email = ?")
+        self.release_email = await p("DELETE FROM users_by_email WHERE email = ? IF user_id = ?")
+        self.insert_user = await p(
+            f"INSERT INTO users ({USER_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+        )
+        self.update_user = await p(
+            "UPDATE users SET display_name = ?, password_hash = ?, roles = ?, state = ?, "
+            "phone_number = ?, email_verified = ?, last_login_time = ?, update_time = ? "
+            "WHERE id = ?"
+        )
+        self.anonymise_user = await p(
+            "UPDATE users SET email = ?, display_name = ?, password_hash = ?, state = ?, "
+            "phone_number = ?, update_time = ? WHERE id = ?"
+        )
+        self.select_user = await p(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?")
+        self.all_users = await p(f"SELECT {USER_COLUMNS} FROM users")
+        self.insert_settings = await p(
+            f"INSERT INTO user_settings ({SETTINGS_COLUMNS}) VALUES ({', '.join('?' * 11)})"
+        )
+        self.select_settings = await p(
+            f"SELECT {SETTINGS_COLUMNS} FROM user_settings WHERE user_id = ?"
+        )
+        self.delete_settings = await p("DELETE FROM user_settings WHERE user_id = ?")
+        self.insert_address = await p(
+            f"INSERT INTO addresses_by_user ({ADDRESS_COLUMNS}) VALUES ({', '.join('?' * 10)})"
+        )
+        self.select_addresses = await p(
+            f"SELECT {ADDRESS_COLUMNS} FROM addresses_by_user WHERE user_id = ?"
+        )
+        self.select_address = await p(
+            f"SELECT {ADDRESS_COLUMNS} FROM addresses_by_user WHERE user_id = ? AND id = ?"
+        )
+        self.delete_address = await p(
+            "DELETE FROM addresses_by_user WHERE user_id = ? AND id = ? IF EXISTS"
+        )
+        self.delete_addresses = await p("DELETE FROM addresses_by_user WHERE user_id = ?")
+        self.insert_family = await p(
+            f"INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ({', '.join('?' * 8)}) "
+            "USING TTL ?"
+        )
+        self.insert_family_by_user = await p(
+            "INSERT INTO refresh_families_by_user (user_id, family_id) VALUES (?, ?) USING TTL ?"
+        )
+        self.select_family = await p(
+            f"SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = ?"
+        )
+        self.families_of_user = await p(
+            "SELECT family_id FROM refresh_families_by_user WHERE user_id = ?"
+        )
+        self.rotate_family = await p(
+            "UPDATE refresh_families USING TTL ? SET current_token_id = ?, "
+            "current_secret_hash = ?, rotated = rotated + ?, expire_time = ? "
+            "WHERE family_id = ? IF current_token_id = ? AND revoked = false"
+        )
+        self.revoke_family = await p(
+            "UPDATE refresh_families USING TTL ? SET revoked = true WHERE family_id = ?"
+        )
+        self.count_failures = await p(
+            "SELECT COUNT(*) AS n FROM login_failures WHERE key = ? AND at > minTimeuuid(?)"
+        )
+        self.insert_failure = await p("INSERT INTO login_failures (key, at) VALUES (?, now())")
+        self.clear_failures = await p("DELETE FROM login_failures WHERE key = ?")
+        return self
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=str(row.id),
+        email=row.email,
+        display_name=row.display_name or "",
+        password_hash=row.password_hash or "",
+        roles=frozenset(row.roles or ()),
+        state=State(row.state),
+        create_time=_utc(row.create_time),
+        update_time=_utc(row.update_time),
+        phone_number=row.phone_number or "",
+        email_verified=bool(row.email_verified),
+        last_login_time=_utc(row.last_login_time),
+        request_id=row.request_id or "",
+    )
+
+
+def _settings(row: Any) -> UserSettings:
+    return UserSettings(
+        user_id=str(row.user_id),
+        update_time=_utc(row.update_time),
+        locale=row.locale,
+        time_zone=row.time_zone,
+        currency_code=row.currency_code,
+        channels=NotificationChannels(
+            email=bool(row.email_enabled),
+            sms=bool(row.sms_enabled),
+            push=bool(row.push_enabled),
+            in_app=bool(row.in_app_enabled),
+        ),
+        marketing_consent=bool(row.marketing_consent),
+        marketing_consent_update_time=_utc(row.marketing_consent_update_time),
+    )
+
+
+def _settings_params(s: UserSettings) -> tuple[Any, ...]:
+    c = s.channels
+    return (
+        _uuid(s.user_id),
+        s.locale,
+        s.time_zone,
+        s.currency_code,
+        c.email,
+        c.sms,
+        c.push,
+        c.in_app,
+        s.marketing_consent,
+        s.marketing_consent_update_time,
+        s.update_time,
+    )
+
+
+class CassandraUserRepository:
+    def __init__(self, session: CassandraSession, q: Statements, outbox: CassandraOutbox):
+        self.session = session
+        self.q = q
+        self.outbox = outbox
+
+    async def create(self, user: User, settings: UserSettings, events: Sequence[Message]) -> User:
+        rows = await self.session.execute(
+            self.q.claim_email,
+            (user.email, _uuid(user.id), user.request_id, user.create_time),
+        )
+        if not applied(rows):
+            holder = rows[0]
+            stored = await self.get(str(holder.user_id))
+            same_request = bool(user.request_id) and holder.request_id == user.request_id
+            if stored is not None:
+                if same_request:
+                    return stored
+                raise errors.AlreadyExists("an account with this email already exists")
+            if same_request:
+                # The first attempt claimed the email and died before storing the account:
+                # finish its work under the id it claimed.
+                user = replace(user, id=str(holder.user_id))
+                settings = replace(settings, user_id=user.id)
+            elif _utc(holder.claim_time) > user.create_time - ORPHAN_CLAIM_AFTER or not applied(
+                await self.session.execute(
+                    self.q.take_over_email,
+                    (
+                        _uuid(user.id),
+                        user.request_id,
+                        user.create_time,
+                        user.email,
+                        holder.user_id,
+                    ),
+                )
+            ):
+                # A registration in flight (or one that just won the take-over) holds it.
+                raise errors.AlreadyExists("an account with this email already exists")
+        batch = self.session.batch()
+        batch.add(self.q.insert_user, self._user_params(user))
+        batch.add(self.q.insert_settings, _settings_params(settings))
+        await self.outbox.write(batch, _events(events, user.id, stable=True), key=user.id)
+        return user
+
+    @staticmethod
+    def _user_params(u: User) -> tuple[Any, ...]:
+        return (
+            _uuid(u.id),
+            u.email,
+            u.display_name,
+            u.password_hash,
+            set(u.roles),
+            u.state.value,
+            u.phone_number,
+            u.email_verified,
+            u.last_login_time,
+            u.create_time,
+            u.update_time,
+            u.request_id,
+        )
+
+    async def get(self, user_id: str) -> User | None:
+        rows = await self.session.execute(self.q.select_user, (_uuid(user_id),))
+        return _user(rows[0]) if rows else None
+
+    async def by_email(self, email: str) -> User | None:
+        rows = await self.session.execute(self.q.email_owner, (email,))
+        if not rows:
+            return None
+        user = await self.get(str(rows[0].user_id))
+        # An orphan claim, or an account that changed its email since: not this address.
+        return user if user is not None and user.email == email else None
+
+    async def save(self, user: User, events: Sequence[Message] = ()) -> None:
+        params = (
+            user.display_name,
+            user.password_hash,
+            set(user.roles),
+            user.state.value,
+            user.phone_number,
+            user.email_verified,
+            user.last_login_time,
+            user.update_time,
+            _uuid(user.id),
+        )
+        if not events:
+            await self.session.execute(self.q.update_user, params)
+            return
+        batch = self.session.batch()
+        batch.add(self.q.update_user, params)
+        await self.outbox.write(batch, _events(events, user.id), key=user.id)
+
+    async def delete(self, user: User, events: Sequence[Message]) -> None:
+        stored = await self.get(user.id)
+        batch = self.session.batch()
+        batch.add(
+            self.q.anonymise_user,
+            (
+                user.email,
+                user.display_name,
+                user.password_hash,
+                State.DELETED.value,
+                user.phone_number,
+                user.update_time,
+                _uuid(user.id),
+            ),
+        )
+        batch.add(self.q.delete_settings, (_uuid(user.id),))
+        await self.outbox.write(batch, _events(events, user.id), key=user.id)
+        if stored is not None:
+            # After the account is anonymised, so a crash in between leaves an email claim
+            # with no matching account, which registration takes over (see `create`).
+            await self.session.execute(self.q.release_email, (stored.email, _uuid(user.id)))
+
+    async def page(self, size: int, cursor: bytes | None) -> tuple[list[User], bytes | None]:
+        rows, next_cursor = await self.session.execute_page(self.q.all_users, (), size, cursor)
+        return [_user(r) for r in rows], next_cursor
+
+    async def get_settings(self, user_id: str) -> UserSettings | None:
+        rows = await self.session.execute(self.q.select_settings, (_uuid(user_id),))
+        return _settings(rows[0]) if rows else None
+
+    async def save_settings(self, settings: UserSettings, events: Sequence[Message]) -> None:
+        batch = self.session.batch()
+        batch.add(self.q.insert_settings, _settings_params(settings))
+        await self.outbox.write(batch, _events(events, settings.user_id), key=settings.user_id)
+
+
+def _address(row: Any) -> Address:
+    postal = json.loads(row.postal_address or "{}")
+    postal["address_lines"] = tuple(postal.get("address_lines", ()))
+    postal["recipients"] = tuple(postal.get("recipients", ()))
+    return Address(
+        id=str(row.id),
+        user_id=str(row.user_id),
+        postal_address=PostalAddress(**postal),
+        create_time=_utc(row.create_time),
+        update_time=_utc(row.update_time),
+        label=row.label or "",
+        phone_number=row.phone_number or "",
+        default_shipping=bool(row.default_shipping),
+        default_billing=bool(row.default_billing),
+        request_id=row.request_id or "",
+    )
+
+
+class CassandraAddressRepository:
+    def __init__(self, session: CassandraSession, q: Statements) -> None:
+        self.session = session
+        self.q = q
+
+    async def list(self, user_id: str) -> list[Address]:
+        rows = await self.session.execute(self.q.select_addresses, (_uuid(user_id),))
+        return sorted((_address(r) for r in rows), key=lambda a: (a.create_time, a.id))
+
+    async def get(self, user_id: str, address_id: str) -> Address | None:
+        rows = await self.session.execute(
+            self.q.select_address, (_uuid(user_id), _uuid(address_id))
+        )
+        return _address(rows[0]) if rows else None
+
+    async def put(self, a: Address) -> None:
+        await self.session.execute(
+            self.q.insert_address,
+            (
+                _uuid(a.user_id),
+                _uuid(a.id),
+                a.label,
+                json.dumps(asdict(a.postal_address)),
+                a.phone_number,
+                a.default_shipping,
+                a.default_billing,
+                a.request_id,
+                a.create_time,
+                a.update_time,
+            ),
+        )
+
+    async def delete(self, user_id: str, address_id: str) -> bool:
+        rows = await self.session.execute(
+            self.q.delete_address, (_uuid(user_id), _uuid(address_id))
+        )
+        return applied(rows)
+
+    async def delete_all(self, user_id: str) -> None:
+        await self.session.execute(self.q.delete_addresses, (_uuid(user_id),))
+
+
+def _ttl(expire_time: datetime) -> int:
+    """Seconds until `expire_time`, at least 1 (Cassandra refuses a TTL of 0 as 'forever')."""
+    return max(1, int((expire_time - datetime.now(UTC)).total_seconds()))
+
+
+class CassandraTokenRepository:
+    def __init__(self, session: CassandraSession, q: Statements) -> None:
+        self.session = session
+        self.q = q
+
+    async def add(self, f: TokenFamily) -> None:
+        ttl = _ttl(f.expire_time)
+        batch = self.session.batch()
+        batch.add(
+            self.q.insert_family,
+            (
+                _uuid(f.family_id),
+                _uuid(f.user_id),
+                _uuid(f.current_token_id),
+                f.current_secret_hash,
+                {_uuid(t) for t in f.rotated},
+                f.revoked,
+                f.expire_time,
+                f.create_time,
+                ttl,
+            ),
+        )
+        batch.add(self.q.insert_family_by_user, (_uuid(f.user_id), _uuid(f.family_id), ttl))
+        await self.session.execute(batch)
+
+    async def get(self, family_id: str) -> TokenFamily | None:
+        rows = await self.session.execute(self.q.select_family, (_uuid(family_id),))
+        if not rows:
+            return None
+        row = rows[0]
+        return TokenFamily(
+            family_id=str(row.family_id),
+            user_id=str(row.user_id),
+            current_token_id=str(row.current_token_id),
+            current_secret_hash=row.current_secret_hash,
+            expire_time=_utc(row.expire_time),
+            create_time=_utc(row.create_time),
+            rotated=frozenset(str(t) for t in row.rotated or ()),
+            revoked=bool(row.revoked),
+        )
+
+    async def rotate(
+        self, family: TokenFamily, token_id: str, secret_hash: str, expire_time: datetime
+    ) -> bool:
+        rows = await self.session.execute(
+            self.q.rotate_family,
+            (
+                _ttl(expire_time),
+                _uuid(token_id),
+                secret_hash,
+                {_uuid(family.current_token_id)},
+                expire_time,
+                _uuid(family.family_id),
+                _uuid(family.current_token_id),
+            ),
+        )
+        return applied(rows)
+
+    async def revoke(self, family_id: str) -> None:
+        family = await self.get(family_id)
+        if family is not None:
+            await self.session.execute(
+                self.q.revoke_family, (_ttl(family.expire_time), _uuid(family_id))
+            )
+
+    async def revoke_all(self, user_id: str) -> None:
+        rows = await self.session.execute(self.q.families_of_user, (_uuid(user_id),))
+        for row in rows:
+            await self.revoke(str(row.family_id))
+
+
+class CassandraLoginThrottle:
+    def __init__(self, session: CassandraSession, q: Statements) -> None:
+        self.session = session
+        self.q = q
+
+    async def failures(self, key: str, since: datetime) -> int:
+        rows = await self.session.execute(self.q.count_failures, (key, since))
+        return int(rows[0].n) if rows else 0
+
+    async def record_failure(self, keys: Sequence[str], at: datetime) -> None:
+        for key in keys:
+            await self.session.execute(self.q.insert_failure, (key,))
+
+    async def clear(self, key: str) -> None:
+        await self.session.execute(self.q.clear_failures, (key,))
+
+
+@dataclass
+class Stores:
+    """The adapters over one session, and the outbox their writes fill."""
+
+    users: CassandraUserRepository
+    addresses: CassandraAddressRepository
+    tokens: CassandraTokenRepository
+    throttle: CassandraLoginThrottle
+    outbox: CassandraOutbox
+
+    @property
+    def ports(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "addresses": self.addresses,
+            "tokens": self.tokens,
+            "throttle": self.throttle,
+        }
+
+    def relay(self, bus: Any) -> Relay:
+        return Relay(self.outbox, bus)
+
+
+async def build(session: CassandraSession) -> Stores:
+    outbox = await CassandraOutbox.open(session, create_table=True)
+    q = await Statements().prepare(session)
+    return Stores(
+        users=CassandraUserRepository(session, q, outbox),
+        addresses=CassandraAddressRepository(session, q),
+        tokens=CassandraTokenRepository(session, q),
+        throttle=CassandraLoginThrottle(session, q),
+        outbox=outbox,
+    )
