@@ -7,6 +7,8 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_GRPC_GRACE_SECONDS         how long in-flight calls may finish on SIGTERM (10)
     EMPORIUM_RABBITMQ_URL               amqp://guest:guest@127.0.0.1:5672/
     EMPORIUM_CASSANDRA_HOSTS / _PORT    127.0.0.1 (comma-separated) / 9042
+    EMPORIUM_CASSANDRA_REPLICATION      SimpleStrategy:1 (NetworkTopologyStrategy:dc1=3 ...)
+    EMPORIUM_CASSANDRA_CONSISTENCY      LOCAL_QUORUM
     EMPORIUM_MONGO_URL                  mongodb://127.0.0.1:27017/
     EMPORIUM_REDIS_URL                  redis://127.0.0.1:6379/0
     EMPORIUM_OPENSEARCH_URL             http://127.0.0.1:9200
@@ -113,6 +115,11 @@ class CassandraSettings:
     keyspace: str
     hosts: tuple[str, ...] = ("127.0.0.1",)
     port: int = 9042
+    # How a new keyspace is replicated: "SimpleStrategy:1" for one local node,
+    # "NetworkTopologyStrategy:dc1=3" in production.
+    replication: str = "SimpleStrategy:1"
+    # LOCAL_QUORUM reads and writes are consistent with each other on any replication factor.
+    consistency: str = "LOCAL_QUORUM"
 
     @classmethod
     def from_env(cls, keyspace: str, env: Env = os.environ) -> CassandraSettings:
@@ -123,6 +130,8 @@ class CassandraSettings:
             keyspace=keyspace + string(env, "EMPORIUM_KEYSPACE_SUFFIX", ""),
             hosts=tuple(h for h in hosts if h),
             port=integer(env, "EMPORIUM_CASSANDRA_PORT", 9042),
+            replication=string(env, "EMPORIUM_CASSANDRA_REPLICATION", cls.replication),
+            consistency=string(env, "EMPORIUM_CASSANDRA_CONSISTENCY", cls.consistency),
         )
 
 
