@@ -20,6 +20,18 @@ from kit.config import TelemetrySettings
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace=%(otel_trace_id)s] %(message)s"
 
 
+class _UseKeyspaceWarning(logging.Filter):
+    """Drops Cassandra 5's warning about prepared statements on a session with a keyspace.
+
+    The server warns because a statement prepared under `USE a` could mean another table under
+    `USE b`; each Emporium session is bound to its service's one keyspace for its whole life,
+    so the ambiguity cannot arise, and the warning (once per statement at start-up) is noise.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`USE <keyspace>` with prepared statements" not in record.getMessage()
+
+
 class _TraceIds(logging.Filter):
     """Adds the current span's trace id to every record (`-` outside a span)."""
 
@@ -41,6 +53,7 @@ def setup(settings: TelemetrySettings) -> TracerProvider:
     # The Cassandra driver and aio-pika narrate every connection at INFO.
     for chatty in ("cassandra", "aio_pika", "aiormq"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("cassandra.protocol").addFilter(_UseKeyspaceWarning())
 
     resource = Resource.create({"service.name": f"emporium-{settings.service_name}"})
     provider = TracerProvider(resource=resource)
