@@ -30,7 +30,8 @@ class KeySettings:
     EMPORIUM_USER_JWT_RETIRED_PUBLIC_KEYS    PEMs of retired keys, still listed in the JWKS
                                              until every token they signed has expired
     Without a private key, development falls back to a key generated once into
-    `var/user/jwt-signing-key.pem`; production (EMPORIUM_ENV=production) refuses to start.
+    `$EMPORIUM_VAR/user/jwt-signing-key.pem` (EMPORIUM_VAR defaults to var/ in the repository);
+    production (EMPORIUM_ENV=production) refuses to start.
     """
 
     private_key_pem: str | None = None
@@ -45,9 +46,9 @@ class KeySettings:
         return cls(
             private_key_pem=pem,
             retired_public_keys_pem=string(env, "EMPORIUM_USER_JWT_RETIRED_PUBLIC_KEYS", ""),
-            development_key_path=Path(
-                string(env, "EMPORIUM_USER_JWT_DEV_KEY_PATH", str(cls.development_key_path))
-            ),
+            # Beside the local servers' data (EMPORIUM_VAR, as infra/local sets it).
+            development_key_path=Path(string(env, "EMPORIUM_VAR", str(ROOT / "var")))
+            / "user/jwt-signing-key.pem",
         )
 
 

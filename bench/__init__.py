@@ -1,0 +1,1 @@
+"""Performance harnesses: each prints its figures; none asserts on a time."""
