@@ -4,9 +4,12 @@
     uv run --frozen python -m gateway.render --exec   # ... and runs Envoy on it (make run)
 
 Ports come from services.yaml unless the environment overrides them (EMPORIUM_GATEWAY_PORT,
-EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT, EMPORIUM_<NAME>_GRPC_HOST). Next to the
-bootstrap it writes openapi.json (the YAML document converted), which the gateway serves. Swagger
-UI's assets must be installed first (gateway/install-swagger-ui.sh); rendering fails otherwise.
+EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT, EMPORIUM_<NAME>_GRPC_HOST); so do the
+claims every access token must carry (EMPORIUM_JWT_ISSUER, EMPORIUM_JWT_AUDIENCE, as in
+kit.config.AuthSettings). Which RPCs need no token is read from the contracts: each RPC's
+`(emporium.access.v1.access)` option in gen/descriptor/emporium.binpb. Next to the bootstrap it
+writes openapi.json (the YAML document converted), which the gateway serves. Swagger UI's assets
+must be installed first (gateway/install-swagger-ui.sh); rendering fails otherwise.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from emporium.access.v1 import access_pb2
+from google.protobuf import descriptor_pb2
+from google.rpc import code_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES_YAML = ROOT / "gateway/services.yaml"
@@ -42,6 +48,14 @@ TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 BUFFER = "envoy.filters.http.buffer"
 CORS = "envoy.filters.http.cors"
 HEADER_MUTATION = "envoy.filters.http.header_mutation"
+RATE_LIMIT = "envoy.filters.http.local_ratelimit"
+JWT_AUTHN = "envoy.filters.http.jwt_authn"
+JWT_PROVIDER = "emporium"  # the one token issuer: the user service
+# Envoy fetches the JWK Set through a listener of its own on a Unix socket: see _jwks_listener.
+JWKS_LISTENER = "jwks"
+JWKS_CLUSTER = "jwks"
+JWKS_PATH = "/.well-known/jwks.json"
+JWKS_RPC = "/emporium.user.v1.UserService/GetJwks"  # what JWKS_PATH is bound to
 UNROUTED = "unrouted"
 MAX_CONNECTIONS = 50_000
 ORIGINAL_METHOD = "x-original-method"
@@ -86,6 +100,41 @@ class Cors:
 
 
 @dataclass(frozen=True)
+class Auth:
+    """How Envoy checks access tokens (services.yaml `gateway.auth`)."""
+
+    issuer: str
+    audience: str
+    jwks_cache_seconds: int
+    clock_skew_seconds: int
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: `requests_per_second` on average, bursts of up to `burst` at once."""
+
+    requests_per_second: int
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second < 1 or self.burst < 1:
+            raise ValueError(f"a rate limit needs at least 1 request/s and a burst of 1: {self}")
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """services.yaml `gateway.rate_limits`: one bucket for everything, stricter ones for a few RPCs.
+
+    Each RPC in `credential_rpcs` (a gRPC path, `/<package>.<Service>/<Method>`) has a bucket of
+    its own of size `credentials`; a request to it also takes a token from `default`.
+    """
+
+    default: Bucket
+    credentials: Bucket
+    credential_rpcs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Gateway:
     """services.yaml with the environment's overrides applied."""
 
@@ -96,6 +145,8 @@ class Gateway:
     swagger_ui_version: str
     cors: Cors
     reflection_service: str
+    auth: Auth
+    rate_limits: RateLimits
     services: tuple[Service, ...]
 
     def service(self, name: str) -> Service:
@@ -111,10 +162,15 @@ def _port(environ: Mapping[str, str], variable: str, default: int) -> int:
     return int(value)
 
 
+def _bucket(spec: Mapping[str, Any]) -> Bucket:
+    return Bucket(int(spec["requests_per_second"]), int(spec["burst"]))
+
+
 def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) -> Gateway:
-    """Reads services.yaml and applies the EMPORIUM_*_PORT / _HOST overrides from environ."""
+    """Reads services.yaml and applies the EMPORIUM_* overrides (ports, hosts, JWT claims)."""
     doc = yaml.safe_load(path.read_text())
     gw, cors = doc["gateway"], doc["gateway"]["cors"]
+    auth, limits = gw["auth"], gw["rate_limits"]
     services = tuple(
         Service(
             name=name,
@@ -140,7 +196,44 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
             max_age_seconds=int(cors["max_age_seconds"]),
         ),
         reflection_service=gw["reflection_service"],
+        auth=Auth(
+            # The same variables as kit.config.AuthSettings, so the edge and the services agree.
+            issuer=(environ.get("EMPORIUM_JWT_ISSUER") or "").strip() or auth["issuer"],
+            audience=(environ.get("EMPORIUM_JWT_AUDIENCE") or "").strip() or auth["audience"],
+            jwks_cache_seconds=int(auth["jwks_cache_seconds"]),
+            clock_skew_seconds=int(auth["clock_skew_seconds"]),
+        ),
+        rate_limits=RateLimits(
+            default=_bucket(limits["default"]),
+            credentials=_bucket(limits["credentials"]),
+            credential_rpcs=tuple(limits["credentials"]["rpcs"]),
+        ),
         services=services,
+    )
+
+
+def _rpcs(descriptor: Path) -> dict[str, int]:
+    """Every RPC of the descriptor set: its gRPC path (/<package>.<Service>/<Method>) -> access."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
+    return {
+        f"/{f.package}.{service.name}/{method.name}": method.options.Extensions[access_pb2.access]
+        for f in files
+        for service in f.service
+        for method in service.method
+    }
+
+
+def public_rpcs(gw: Gateway, descriptor: Path = DESCRIPTOR) -> tuple[str, ...]:
+    """The gRPC paths of the gateway's RPCs that the contracts declare ACCESS_PUBLIC.
+
+    The one list of who may call what is the `(emporium.access.v1.access)` option of each RPC;
+    an RPC that declares nothing is not public (it fails closed, as kit/auth.py treats it).
+    """
+    served = tuple(s.grpc_prefix for s in gw.services)
+    return tuple(
+        path
+        for path, access in _rpcs(descriptor).items()
+        if access == access_pb2.ACCESS_PUBLIC and path.startswith(served)
     )
 
 
@@ -203,7 +296,8 @@ def _static_routes(files: list[tuple[str, Path, str, str]]) -> list[dict[str, An
             "name": "/healthz",
             "match": {"path": "/healthz"},
             "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
-            "typed_per_filter_config": _disabled(TRANSCODER),
+            # A flood must not make the gateway look dead to its liveness probe.
+            "typed_per_filter_config": _disabled(TRANSCODER, RATE_LIMIT),
         },
         # Relative asset URLs in index.html only resolve under /docs/, so send /docs there.
         {
@@ -305,6 +399,171 @@ def _cors(cors: Cors) -> dict[str, Any]:
     )
 
 
+def _always() -> dict[str, Any]:
+    return {"numerator": 100, "denominator": "HUNDRED"}
+
+
+def _token_bucket(bucket: Bucket) -> dict[str, Any]:
+    """Envoy's bucket: tokens_per_fill every fill_interval, at most max_tokens (the burst).
+
+    The interval is the shortest of a few (Envoy's minimum is 50 ms) that gives whole tokens,
+    so the bucket refills smoothly rather than in one chunk a second.
+    """
+    rate = bucket.requests_per_second
+    ms = next(ms for ms in (50, 100, 200, 250, 500, 1000) if rate * ms % 1000 == 0)
+    return {
+        "max_tokens": bucket.burst,
+        "tokens_per_fill": rate * ms // 1000,
+        "fill_interval": f"{ms / 1000}s",
+    }
+
+
+def _rate_limit(gw: Gateway) -> dict[str, Any]:
+    """The local (per Envoy process) token buckets: a default one and one per credential RPC.
+
+    It runs after the transcoder, so REST and native gRPC alike carry the gRPC path, and the
+    descriptor of a request is its :path. A request takes a token from the default bucket and,
+    if it is a credential RPC, one from that RPC's bucket; either being empty is a 429.
+    """
+    limits = gw.rate_limits
+    return _typed(
+        "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        stat_prefix="gateway",
+        token_bucket=_token_bucket(limits.default),
+        # Both default to 0 %: without them the filter counts nothing and limits nothing.
+        filter_enabled={"default_value": _always(), "runtime_key": "rate_limit.enabled"},
+        filter_enforced={"default_value": _always(), "runtime_key": "rate_limit.enforced"},
+        rate_limits=[
+            {"actions": [{"request_headers": {"header_name": ":path", "descriptor_key": "rpc"}}]}
+        ],
+        descriptors=[
+            {
+                "entries": [{"key": "rpc", "value": rpc}],
+                "token_bucket": _token_bucket(limits.credentials),
+            }
+            for rpc in limits.credential_rpcs
+        ],
+        # A credential RPC counts against the default bucket too, not instead of it.
+        always_consume_default_token_bucket=True,
+        # x-ratelimit-limit / -remaining / -reset on every response the filter sees.
+        enable_x_ratelimit_headers="DRAFT_VERSION_03",
+        # gRPC clients see RESOURCE_EXHAUSTED rather than UNAVAILABLE (which invites a retry).
+        rate_limited_as_resource_exhausted=True,
+        response_headers_to_add=[_header("retry-after", "1")],
+    )
+
+
+def _jwt_authn(gw: Gateway, public: tuple[str, ...]) -> dict[str, Any]:
+    """Access tokens checked against the user service's JWK Set, by gRPC path.
+
+    The filter runs after the transcoder, so a REST call is matched by the gRPC method it became
+    (`POST /v1/users:register` is `/emporium.user.v1.UserService/Register`), the same as a
+    native call. Public RPCs take no token, but one that is sent must be valid (allow_missing,
+    as kit/auth.py does); everything else under /emporium. needs a valid token. What matches no
+    rule needs none: the gateway's own routes, gRPC reflection, and unknown gRPC services (404).
+    """
+    valid_if_present = {
+        "requires_any": {"requirements": [{"provider_name": JWT_PROVIDER}, {"allow_missing": {}}]}
+    }
+    return _typed(
+        "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        providers={
+            JWT_PROVIDER: {
+                "issuer": gw.auth.issuer,
+                "audiences": [gw.auth.audience],
+                # Only `Authorization: Bearer <token>`: not Envoy's default ?access_token=, which
+                # would put tokens in access logs and browser history. Envoy matches the prefix
+                # case-sensitively; the scheme is not (RFC 7235, and kit/auth.py): both usual
+                # spellings, or `bearer <token>` would count as no token at all.
+                "from_headers": [
+                    {"name": "authorization", "value_prefix": "Bearer "},
+                    {"name": "authorization", "value_prefix": "bearer "},
+                ],
+                # The services check the token again (kit/auth.py): pass it on unchanged.
+                "forward": True,
+                "require_expiration": True,
+                "clock_skew_seconds": gw.auth.clock_skew_seconds,
+                # The verified claims, for the access log (`user`).
+                "payload_in_metadata": "jwt_payload",
+                "remote_jwks": {
+                    "http_uri": {
+                        "uri": f"http://{JWKS_LISTENER}{JWKS_PATH}",
+                        "cluster": JWKS_CLUSTER,
+                        "timeout": "5s",
+                    },
+                    # Envoy refetches the set 5 s before this runs out, and does not refetch on
+                    # an unknown kid: a new signing key must be published this long before the
+                    # user service signs with it. If the refetch keeps failing past it, tokens
+                    # get 401 ("Jwks remote fetch is failed") until the user service is back.
+                    "cache_duration": f"{gw.auth.jwks_cache_seconds}s",
+                    # Fetched in the background from the start, retried each second until it
+                    # works; the listener does not wait for it (the user service may be down).
+                    "async_fetch": {"fast_listener": True, "failed_refetch_duration": "1s"},
+                },
+            }
+        },
+        rules=[
+            *({"match": {"path": rpc}, "requires": valid_if_present} for rpc in public),
+            {"match": {"prefix": "/emporium."}, "requires": {"provider_name": JWT_PROVIDER}},
+        ],
+    )
+
+
+# Envoy's own refusals that REST clients get as a google.rpc.Status JSON body, the same shape as
+# a service's error (so a 401 reads the same whether Envoy or the service refused the token).
+STATUS_BODIES = {401: code_pb2.UNAUTHENTICATED, 429: code_pb2.RESOURCE_EXHAUSTED}
+
+
+def _status_is(status: int) -> dict[str, Any]:
+    value = {"default_value": status, "runtime_key": f"local_reply.status_{status}"}
+    return {"status_code_filter": {"comparison": {"op": "EQ", "value": value}}}
+
+
+def _local_replies() -> dict[str, Any]:
+    """Envoy's own answers, made to read like the services' (first matching mapper wins).
+
+    - jwt_authn answers a token for another audience with 403 (PERMISSION_DENIED over gRPC);
+      every other bad token is 401. A wrong audience is a bad token too (kit/auth.py says
+      UNAUTHENTICATED): 401 it is. Matched by jwt_authn's response code details, so a 403 from
+      any other filter stays a 403.
+    - The 401 and 429 that REST clients get carry a google.rpc.Status JSON body. Only transcoded
+      (REST) requests, which carry x-envoy-original-path by then: native gRPC clients get the
+      status in grpc-status / grpc-message, which a JSON body would garble.
+    """
+    rest = {"header_filter": {"header": {"name": "x-envoy-original-path", "present_match": True}}}
+    wrong_audience = {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": _typed(
+                "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                expression="response.code_details.startsWith('jwt_authn_access_denied')"
+                " && response.code == 403",
+            ),
+        }
+    }
+
+    def body(code: int) -> dict[str, Any]:
+        return {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []}}
+
+    return {
+        "mappers": [
+            {
+                "filter": {"and_filter": {"filters": [wrong_audience, rest]}},
+                "status_code": 401,
+                "body_format_override": body(code_pb2.UNAUTHENTICATED),
+            },
+            {"filter": wrong_audience, "status_code": 401},
+            *(
+                {
+                    "filter": {"and_filter": {"filters": [_status_is(status), rest]}},
+                    "body_format_override": body(code),
+                }
+                for status, code in STATUS_BODIES.items()
+            ),
+        ]
+    }
+
+
 # One JSON object per request on stdout. method and path are what the client sent: the transcoder
 # rewrites :method to POST and :path to the gRPC method (logged as rpc), and keeps the original
 # path in x-envoy-original-path.
@@ -322,22 +581,29 @@ ACCESS_LOG_FORMAT = {
     "upstream": "%UPSTREAM_CLUSTER%",
     "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
     "request_id": "%REQ(X-REQUEST-ID)%",
+    # The `sub` of a verified access token; null when the request carried none.
+    "user": "%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:sub)%",
     "user_agent": "%REQ(USER-AGENT)%",
 }
 
 
-def _connection_manager(gw: Gateway, openapi_json: Path, swagger_ui: Path) -> dict[str, Any]:
+def _connection_manager(
+    gw: Gateway, openapi_json: Path, swagger_ui: Path, public: tuple[str, ...]
+) -> dict[str, Any]:
     files = _served_files(openapi_json, swagger_ui)
     return _typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="gateway",
         # HTTP/1.1 for REST and h2c for native gRPC on the same port.
         codec_type="AUTO",
-        # The gateway is the edge: the client address is the peer's, not a forwarded header.
+        # The gateway is the edge: the client address is the peer's, not a forwarded header
+        # (no proxy in front is trusted). Behind a load balancer, raise xff_num_trusted_hops.
         use_remote_address=True,
+        xff_num_trusted_hops=0,
         # /v1/../admin and //v1 are normalised before routing, so routes cannot be sidestepped.
         normalize_path=True,
         merge_slashes=True,
+        local_reply_config=_local_replies(),
         access_log=[
             {
                 "name": "envoy.access_loggers.stdout",
@@ -385,14 +651,23 @@ def _connection_manager(gw: Gateway, openapi_json: Path, swagger_ui: Path) -> di
         http_filters=[
             # First, so preflight requests are answered before anything else looks at them.
             {"name": CORS, "typed_config": _typed("envoy.extensions.filters.http.cors.v3.Cors")},
-            # The transcoder turns every REST method into POST; keep the client's for the log.
             {
                 "name": HEADER_MUTATION,
                 "typed_config": _typed(
                     "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
                     mutations={
                         "request_mutations": [
+                            # The transcoder turns every REST method into POST; keep the
+                            # client's for the log.
                             {"append": _header(ORIGINAL_METHOD, "%REQ(:METHOD)%")},
+                            # The services (the user service throttles sign-ins per address)
+                            # get one address they can trust: the client's as Envoy saw it,
+                            # replacing whatever x-forwarded-for the client sent.
+                            {
+                                "append": _header(
+                                    "x-forwarded-for", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"
+                                )
+                            },
                         ]
                     },
                 ),
@@ -406,12 +681,105 @@ def _connection_manager(gw: Gateway, openapi_json: Path, swagger_ui: Path) -> di
                 ),
             },
             {"name": TRANSCODER, "typed_config": _transcoder(gw)},
+            # Rate limits and token checks come after the transcoder: by then every request,
+            # REST or native gRPC, carries its gRPC path, so both match RPCs exactly by it.
+            # Rate limits first, so a flood of forged tokens is limited too.
+            {"name": RATE_LIMIT, "typed_config": _rate_limit(gw)},
+            {"name": JWT_AUTHN, "typed_config": _jwt_authn(gw, public)},
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
             },
         ],
     )
+
+
+def _jwks_socket(gw: Gateway) -> dict[str, Any]:
+    """The address of the JWKS listener: an abstract Unix socket (Linux; no file, no port),
+    named after the gateway's port so that gateways side by side do not collide."""
+    return {"pipe": {"path": f"@emporium-gateway-{gw.port}-jwks"}}
+
+
+def _jwks_listener(gw: Gateway) -> dict[str, Any]:
+    """Where Envoy fetches the JWK Set: a listener that only transcodes
+    `GET /.well-known/jwks.json` to the user service's public GetJwks.
+
+    Not the public listener: there the fetch would share the rate limits with clients, and a
+    flood could starve Envoy of its keys. Not an internal listener either: Envoy's background
+    (async) fetch runs on its main thread, which cannot connect to internal listeners.
+    """
+    owner = next(s for s in gw.services if JWKS_RPC.startswith(s.grpc_prefix))
+    transcoder = _typed(
+        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+        proto_descriptor=str(DESCRIPTOR),
+        services=[owner.proto_service],
+        convert_grpc_status=True,
+        request_validation_options={"reject_unknown_method": True},
+    )
+    manager = _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix=JWKS_LISTENER,
+        route_config={
+            "name": JWKS_LISTENER,
+            "virtual_hosts": [
+                {
+                    "name": JWKS_LISTENER,
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"path": JWKS_RPC},
+                            "route": {"cluster": owner.cluster, "timeout": "5s"},
+                        }
+                    ],
+                }
+            ],
+        },
+        http_filters=[
+            {"name": TRANSCODER, "typed_config": transcoder},
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
+            },
+        ],
+    )
+    return {
+        "name": JWKS_LISTENER,
+        "address": _jwks_socket(gw),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _jwks_cluster(gw: Gateway) -> dict[str, Any]:
+    """jwt_authn's way to the JWKS listener."""
+    return {
+        "name": JWKS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _jwks_socket(gw)}}]}],
+        },
+    }
+
+
+def _check_rpcs(gw: Gateway, descriptor: Path = DESCRIPTOR) -> None:
+    """Fails on an RPC named in services.yaml that the gateway does not serve (a typo)."""
+    rpcs = _rpcs(descriptor)
+    served = tuple(s.grpc_prefix for s in gw.services)
+    for rpc in (*gw.rate_limits.credential_rpcs, JWKS_RPC):
+        if rpc not in rpcs or not rpc.startswith(served):
+            raise ValueError(f"{rpc} is not an RPC of a service in services.yaml")
+    if rpcs[JWKS_RPC] != access_pb2.ACCESS_PUBLIC:
+        raise ValueError(f"{JWKS_RPC} must be ACCESS_PUBLIC: Envoy fetches it without a token")
 
 
 def _cluster(s: Service) -> dict[str, Any]:
@@ -446,7 +814,8 @@ def _cluster(s: Service) -> dict[str, Any]:
 
 def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, Any]:
     """The Envoy bootstrap (v3) as a dict, ready to dump as YAML or JSON."""
-    manager = _connection_manager(gw, openapi_json, swagger_ui)
+    _check_rpcs(gw)
+    manager = _connection_manager(gw, openapi_json, swagger_ui, public_rpcs(gw))
     return {
         "node": {"id": "emporium-gateway", "cluster": "emporium-gateway"},
         "admin": {
@@ -481,10 +850,12 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
                             ]
                         }
                     ],
-                }
+                },
+                _jwks_listener(gw),
             ],
             "clusters": [
                 *(_cluster(s) for s in gw.services),
+                _jwks_cluster(gw),
                 # The "rest" route's cluster, never reached (see there); no hosts, so 503 if it is.
                 {"name": UNROUTED, "type": "STATIC", "load_assignment": {"cluster_name": UNROUTED}},
             ],

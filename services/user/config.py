@@ -27,15 +27,17 @@ class KeySettings:
     """Where the access-token signing keys come from.
 
     EMPORIUM_USER_JWT_PRIVATE_KEY            PEM of the current ES256 (P-256) signing key
-    EMPORIUM_USER_JWT_RETIRED_PUBLIC_KEYS    PEMs of retired keys, still listed in the JWKS
-                                             until every token they signed has expired
+    EMPORIUM_USER_JWT_EXTRA_PUBLIC_KEYS      PEMs of other keys the JWKS lists: retired keys
+                                             until every token they signed has expired, and
+                                             the next key, published at least one gateway
+                                             JWKS cache period (5 min) before it signs
     Without a private key, development falls back to a key generated once into
     `$EMPORIUM_VAR/user/jwt-signing-key.pem` (EMPORIUM_VAR defaults to var/ in the repository);
     production (EMPORIUM_ENV=production) refuses to start.
     """
 
     private_key_pem: str | None = None
-    retired_public_keys_pem: str = ""
+    extra_public_keys_pem: str = ""
     development_key_path: Path = ROOT / "var/user/jwt-signing-key.pem"
 
     @classmethod
@@ -45,7 +47,7 @@ class KeySettings:
             raise ConfigError("EMPORIUM_USER_JWT_PRIVATE_KEY is required in production")
         return cls(
             private_key_pem=pem,
-            retired_public_keys_pem=string(env, "EMPORIUM_USER_JWT_RETIRED_PUBLIC_KEYS", ""),
+            extra_public_keys_pem=string(env, "EMPORIUM_USER_JWT_EXTRA_PUBLIC_KEYS", ""),
             # Beside the local servers' data (EMPORIUM_VAR, as infra/local sets it).
             development_key_path=Path(string(env, "EMPORIUM_VAR", str(ROOT / "var")))
             / "user/jwt-signing-key.pem",

@@ -261,7 +261,7 @@ class UserHandlers:
             await self.tokens.revoke(family.family_id)
 
     def jwks(self) -> bytes:
-        """The JWK Set that verifies access tokens (current and retired keys)."""
+        """The JWK Set that verifies access tokens (signing key, retired and next keys)."""
         return self.keys.jwks_json()
 
     # --- the caller's own account -----------------------------------------------------------

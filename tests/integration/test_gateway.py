@@ -1,12 +1,17 @@
 """The gateway: real Envoy, configured by gateway/render.py, in front of fake Emporium services.
 
 The fakes are grpc.aio servers (generated servicers with canned answers) running on an event loop
-in a background thread, so the tests can call Envoy with blocking HTTP and gRPC clients.
+in a background thread, so the tests can call Envoy with blocking HTTP and gRPC clients. The fake
+user service publishes the JWK Set of a key the tests sign their access tokens with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -16,17 +21,22 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
+import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from emporium.access.v1 import access_pb2
 from emporium.catalog.v1 import catalog_service_pb2_grpc, product_pb2
 from emporium.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
-from emporium.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
+from emporium.user.v1 import auth_tokens_pb2, user_pb2, user_service_pb2, user_service_pb2_grpc
 from google.api import httpbody_pb2
 from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -36,8 +46,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 from grpc_status import rpc_status
+from jwt.algorithms import ECAlgorithm
 
 from gateway import render
+from kit.config import AuthSettings
 
 ME = "7d0c1f5e-0000-4000-8000-00000000000a"
 OTHER_USER = "5b7e3a52-9d1c-4c8e-8f0e-2f6f1c3b4a10"
@@ -45,23 +57,72 @@ CREATED = timestamp_pb2.Timestamp(seconds=1_767_225_600)  # 2026-01-01T00:00:00Z
 MIB = 2**20
 
 
+# --- access tokens --------------------------------------------------------------------------
+
+# The user service's signing key, as the tests have it: ES256 (P-256) with a key id.
+SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
+KID = "test-key-1"
+JWKS = {
+    "keys": [
+        {
+            **ECAlgorithm.to_jwk(SIGNING_KEY.public_key(), as_dict=True),
+            "kid": KID,
+            "alg": "ES256",
+            "use": "sig",
+        }
+    ]
+}
+
+
+def mint(key: ec.EllipticCurvePrivateKey = SIGNING_KEY, kid: str = KID, **claims: Any) -> str:
+    """An access token as the user service issues it; claims override the defaults."""
+    now = int(time.time())
+    defaults = {
+        "iss": AuthSettings.issuer,
+        "aud": AuthSettings.audience,
+        "sub": ME,
+        "roles": ["customer"],
+        "iat": now,
+        "exp": now + 900,
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode({**defaults, **claims}, key, "ES256", headers={"kid": kid})
+
+
+TOKEN = mint()
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    """The HTTP header that carries an access token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def grpc_bearer(token: str = TOKEN) -> list[tuple[str, str]]:
+    """The same as gRPC call metadata."""
+    return [("authorization", f"Bearer {token}")]
+
+
 # --- fake services --------------------------------------------------------------------------
 
 
 @dataclass
 class Calls:
-    """What the fake servicers received, as (RPC name, request) in arrival order."""
+    """What the fake servicers received, as (RPC name, request, metadata) in arrival order."""
 
-    seen: list[tuple[str, Any]] = field(default_factory=list)
+    seen: list[tuple[str, Any, dict[str, str]]] = field(default_factory=list)
 
-    def record(self, rpc: str, request: Any) -> None:
-        self.seen.append((rpc, request))
+    def record(self, rpc: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        self.seen.append((rpc, request, metadata))
 
     def last(self, rpc: str) -> Any:
-        return next(r for name, r in reversed(self.seen) if name == rpc)
+        return next(r for name, r, _ in reversed(self.seen) if name == rpc)
+
+    def last_metadata(self, rpc: str) -> dict[str, str]:
+        return next(m for name, _, m in reversed(self.seen) if name == rpc)
 
     def names(self) -> list[str]:
-        return [name for name, _ in self.seen]
+        return [name for name, _, _ in self.seen]
 
 
 async def _abort_invalid(context: grpc.aio.ServicerContext, field_name: str, why: str) -> None:
@@ -91,18 +152,28 @@ class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
         self.calls = calls
 
     async def Register(self, request, context):
-        self.calls.record("Register", request)
+        self.calls.record("Register", request, context)
         if not request.email:
             await _abort_invalid(context, "email", "must not be empty")
         return _user(OTHER_USER, request.email, request.display_name)
 
     async def GetMe(self, request, context):
-        self.calls.record("GetMe", request)
+        self.calls.record("GetMe", request, context)
         return _user(ME, "me@example.com", "Me")
 
     async def GetUser(self, request, context):
-        self.calls.record("GetUser", request)
+        self.calls.record("GetUser", request, context)
         return _user(request.id, "someone@example.com")
+
+    async def Login(self, request, context):
+        self.calls.record("Login", request, context)
+        return auth_tokens_pb2.AuthTokens(access_token=TOKEN, token_type="Bearer")
+
+    async def GetJwks(self, request, context):
+        self.calls.record("GetJwks", request, context)
+        return httpbody_pb2.HttpBody(
+            content_type="application/json", data=json.dumps(JWKS).encode()
+        )
 
 
 def _add_user_service(servicer: FakeUserService, server: grpc.aio.Server) -> None:
@@ -143,13 +214,13 @@ class FakeOrderService(order_service_pb2_grpc.OrderServiceServicer):
         self.first_update_read = threading.Event()
 
     async def GetOrder(self, request, context):
-        self.calls.record("GetOrder", request)
+        self.calls.record("GetOrder", request, context)
         if request.id == "missing":
             await context.abort(grpc.StatusCode.NOT_FOUND, "order missing does not exist")
         return _order(request.id)
 
     async def WatchOrder(self, request, context):
-        self.calls.record("WatchOrder", request)
+        self.calls.record("WatchOrder", request, context)
         yield order_service_pb2.WatchOrderResponse(order=_order(request.id))
         # The second update is sent only after the client has read the first: proof that the
         # gateway streams each message as it comes instead of buffering the whole response.
@@ -163,7 +234,7 @@ class FakeCatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
         self.calls = calls
 
     async def UploadProductImage(self, request, context):
-        self.calls.record("UploadProductImage", request)
+        self.calls.record("UploadProductImage", request, context)
         return product_pb2.ProductImage(
             id="img-1",
             product_id=request.product_id,
@@ -173,7 +244,7 @@ class FakeCatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
         )
 
     async def GetProductImage(self, request, context):
-        self.calls.record("GetProductImage", request)
+        self.calls.record("GetProductImage", request, context)
         return httpbody_pb2.HttpBody(content_type="image/png", data=IMAGE)
 
 
@@ -232,6 +303,7 @@ class Gateway:
     access_log: Path
     calls: Calls
     orders: FakeOrderService
+    config: render.Gateway
 
 
 def _wait_ready(process: subprocess.Popen, admin_port: int, stderr: Path) -> None:
@@ -247,6 +319,69 @@ def _wait_ready(process: subprocess.Popen, admin_port: int, stderr: Path) -> Non
             pass
         time.sleep(0.05)
     pytest.fail(f"Envoy was not ready within 30 s:\n{stderr.read_text()}")
+
+
+def _wait_for_jwks(admin_port: int, stderr: Path) -> None:
+    """Envoy fetches the JWK Set in the background after start; tokens fail until it has it."""
+    url = f"http://127.0.0.1:{admin_port}/stats?filter=jwks_fetch_success$&format=json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with _opener.open(url, timeout=1) as r:
+            stats = json.loads(r.read())["stats"]
+        if any(stat["value"] > 0 for stat in stats):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"Envoy did not fetch the JWK Set within 30 s:\n{stderr.read_text()}")
+
+
+# Credential RPCs get a small bucket here, so a test can drain one quickly; the tests call
+# Register only a few times, Login only to drain it.
+TEST_CREDENTIAL_BUCKET = render.Bucket(requests_per_second=1, burst=20)
+
+
+@contextlib.contextmanager
+def _envoy(
+    folder: Path, ports: dict[str, int], credentials: render.Bucket | None = None
+) -> Iterator[tuple[render.Gateway, int, int, Path, Path]]:
+    """Envoy on free ports in front of the services on `ports` (the others: nothing there).
+
+    Yields the settings it was rendered from, its port and admin port, its stdout (the access
+    log) and stderr; stops it on exit.
+    """
+    port, admin_port = _free_port(), _free_port()
+    environ = {
+        **os.environ,
+        "EMPORIUM_GATEWAY_PORT": str(port),
+        "EMPORIUM_GATEWAY_ADMIN_PORT": str(admin_port),
+        # Services without a fake get a free port with nothing behind it.
+        **{
+            f"EMPORIUM_{s.name.upper()}_GRPC_PORT": str(ports.get(s.name) or _free_port())
+            for s in render.load(environ={}).services
+        },
+    }
+    settings = render.load(environ=environ)
+    if credentials is not None:
+        settings = replace(
+            settings, rate_limits=replace(settings.rate_limits, credentials=credentials)
+        )
+    try:
+        config = render.write(settings, folder / "envoy.yaml", environ)
+    except render.MissingSwaggerUI as error:
+        pytest.fail(str(error), pytrace=False)
+    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        command = [*render.envoy_command(config), "--concurrency", "1"]
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+    try:
+        _wait_ready(process, admin_port, stderr)
+        yield settings, port, admin_port, stdout, stderr
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -266,36 +401,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                 )
             ),
         }
-        port, admin_port = _free_port(), _free_port()
-        environ = {
-            **os.environ,
-            "EMPORIUM_GATEWAY_PORT": str(port),
-            "EMPORIUM_GATEWAY_ADMIN_PORT": str(admin_port),
-            # Services without a fake get a free port with nothing behind it.
-            **{
-                f"EMPORIUM_{s.name.upper()}_GRPC_PORT": str(ports.get(s.name) or _free_port())
-                for s in render.load(environ={}).services
-            },
-        }
         folder = tmp_path_factory.mktemp("gateway")
-        try:
-            config = render.write(render.load(environ=environ), folder / "envoy.yaml", environ)
-        except render.MissingSwaggerUI as error:
-            pytest.fail(str(error), pytrace=False)
-        stdout, stderr = folder / "stdout.log", folder / "stderr.log"
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            command = [*render.envoy_command(config), "--concurrency", "1"]
-            process = subprocess.Popen(command, stdout=out, stderr=err)
-        try:
-            _wait_ready(process, admin_port, stderr)
-            yield Gateway(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", stdout, calls, orders)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        with _envoy(folder, ports, TEST_CREDENTIAL_BUCKET) as envoy:
+            settings, port, admin_port, stdout, stderr = envoy
+            _wait_for_jwks(admin_port, stderr)
+            url, target = f"http://127.0.0.1:{port}", f"127.0.0.1:{port}"
+            yield Gateway(url, target, stdout, calls, orders, settings)
     finally:
         upstreams.close()
 
@@ -333,16 +444,18 @@ def http(
         return Response(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
 
 
-def post_json(url: str, document: dict[str, Any]) -> Response:
+def post_json(
+    url: str, document: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     body = json.dumps(document).encode()
-    return http("POST", url, body, {"Content-Type": "application/json"})
+    return http("POST", url, body, {"Content-Type": "application/json", **(headers or {})})
 
 
 # --- REST through the transcoder ------------------------------------------------------------
 
 
 def test_rest_get_order_returns_the_servicers_order_as_snake_case_json(gateway):
-    response = http("GET", f"{gateway.url}/v1/orders/o-42")
+    response = http("GET", f"{gateway.url}/v1/orders/o-42", headers=bearer())
 
     assert response.status == 200, response.body
     assert response.headers["content-type"] == "application/json"
@@ -386,7 +499,7 @@ def test_rest_register_decodes_the_json_body_into_the_request(gateway):
 
 
 def test_not_found_from_a_service_is_http_404_with_a_status_body(gateway):
-    response = http("GET", f"{gateway.url}/v1/orders/missing")
+    response = http("GET", f"{gateway.url}/v1/orders/missing", headers=bearer())
 
     assert response.status == 404
     assert response.headers["content-type"] == "application/json"
@@ -408,9 +521,9 @@ def test_invalid_argument_is_http_400_naming_the_field_in_its_bad_request(gatewa
 def test_users_me_reaches_get_me_and_a_user_id_reaches_get_user(gateway):
     # /v1/users/me also fits GetUser's /v1/users/{id}: the literal binding must win.
     before = len(gateway.calls.seen)
-    me = http("GET", f"{gateway.url}/v1/users/me")
+    me = http("GET", f"{gateway.url}/v1/users/me", headers=bearer())
     between = len(gateway.calls.seen)
-    other = http("GET", f"{gateway.url}/v1/users/{OTHER_USER}")
+    other = http("GET", f"{gateway.url}/v1/users/{OTHER_USER}", headers=bearer())
 
     assert me.status == 200, me.body
     assert me.json()["id"] == ME
@@ -422,7 +535,7 @@ def test_users_me_reaches_get_me_and_a_user_id_reaches_get_user(gateway):
 
 
 def test_watch_order_streams_newline_delimited_json_as_updates_come(gateway):
-    request = urllib.request.Request(f"{gateway.url}/v1/orders/o-7:watch")
+    request = urllib.request.Request(f"{gateway.url}/v1/orders/o-7:watch", headers=bearer())
     with _opener.open(request, timeout=10) as stream:
         first = json.loads(stream.readline())
         gateway.orders.first_update_read.set()
@@ -434,7 +547,7 @@ def test_watch_order_streams_newline_delimited_json_as_updates_come(gateway):
 
 
 def test_an_unknown_query_parameter_is_rejected_with_400(gateway):
-    response = http("GET", f"{gateway.url}/v1/orders/o-1?colour=red")
+    response = http("GET", f"{gateway.url}/v1/orders/o-1?colour=red", headers=bearer())
 
     assert response.status == 400
 
@@ -449,8 +562,9 @@ def test_a_ten_mib_image_upload_reaches_the_catalog_and_a_larger_body_is_413(gat
     image = b"\x89PNG\r\n\x1a\n" + bytes(10 * MIB - 8)
     url = f"{gateway.url}/v1/products/p-1/images?alt_text=Red+shirt"
 
-    accepted = http("POST", url, image, {"Content-Type": "image/png"})
-    too_big = http("POST", url, image + bytes(2 * MIB + 1), {"Content-Type": "image/png"})
+    headers = {"Content-Type": "image/png", **bearer()}
+    accepted = http("POST", url, image, headers)
+    too_big = http("POST", url, image + bytes(2 * MIB + 1), headers)
 
     assert accepted.status == 200, accepted.body[:300]
     stored = accepted.json()
@@ -491,9 +605,13 @@ def test_a_cors_preflight_from_any_origin_is_allowed(gateway):
 def test_a_native_grpc_call_through_the_gateway_reaches_the_service(gateway):
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
-        order = stub.GetOrder(order_service_pb2.GetOrderRequest(id="o-9"), timeout=5)
+        order = stub.GetOrder(
+            order_service_pb2.GetOrderRequest(id="o-9"), timeout=5, metadata=grpc_bearer()
+        )
         with pytest.raises(grpc.RpcError) as missing:
-            stub.GetOrder(order_service_pb2.GetOrderRequest(id="missing"), timeout=5)
+            stub.GetOrder(
+                order_service_pb2.GetOrderRequest(id="missing"), timeout=5, metadata=grpc_bearer()
+            )
 
     assert order == _order("o-9")
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
@@ -516,7 +634,8 @@ def test_a_server_stream_works_over_native_grpc_through_the_gateway(gateway):
     gateway.orders.first_update_read.set()
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
-        updates = list(stub.WatchOrder(order_service_pb2.WatchOrderRequest(id="o-3"), timeout=5))
+        request = order_service_pb2.WatchOrderRequest(id="o-3")
+        updates = list(stub.WatchOrder(request, timeout=5, metadata=grpc_bearer()))
 
     assert [u.order.state for u in updates] == [
         order_pb2.Order.STATE_PAID,
@@ -536,9 +655,267 @@ def test_a_grpc_call_to_an_unknown_service_is_unimplemented(gateway):
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         call = channel.unary_unary("/emporium.nothing.v1.NothingService/Get")
         with pytest.raises(grpc.RpcError) as error:
-            call(b"", timeout=5)
+            # Everything under /emporium. needs a token, known to the gateway or not.
+            call(b"", timeout=5, metadata=grpc_bearer())
 
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+# --- access tokens at the edge --------------------------------------------------------------
+
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _tampered() -> str:
+    """A valid token whose payload names another user, the signature left as it was."""
+    header, payload, signature = mint().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return ".".join([header, _b64(json.dumps({**claims, "sub": OTHER_USER}).encode()), signature])
+
+
+def _unsigned() -> str:
+    """`alg: none`: claims that are otherwise valid, with no signature at all."""
+    header = _b64(json.dumps({"alg": "none", "kid": KID, "typ": "JWT"}).encode())
+    claims = jwt.decode(mint(), options={"verify_signature": False})
+    return f"{header}.{_b64(json.dumps(claims).encode())}."
+
+
+def _hmac_with_the_public_key() -> str:
+    """The algorithm-confusion forgery: HS256 keyed with the published public key."""
+    header = _b64(json.dumps({"alg": "HS256", "kid": KID, "typ": "JWT"}).encode())
+    claims = jwt.decode(mint(), options={"verify_signature": False})
+    signing_input = f"{header}.{_b64(json.dumps(claims).encode())}"
+    public_pem = SIGNING_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"
+
+
+def _without_expiry() -> str:
+    claims = jwt.decode(mint(), options={"verify_signature": False})
+    del claims["exp"]
+    return jwt.encode(claims, SIGNING_KEY, "ES256", headers={"kid": KID})
+
+
+NOW = int(time.time())
+UNKNOWN_KEY = "Jwks doesn't have key to match kid or alg from Jwt"
+FORM = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+# Each way a token can be wrong, and Envoy's reason (the message clients get): the gateway
+# refuses all of them before any service sees them.
+BAD_TOKENS = {
+    "missing": (None, "Jwt is missing"),
+    "tampered": (_tampered(), "Jwt verification fails"),
+    "expired": (mint(iat=NOW - 960, exp=NOW - 60), "Jwt is expired"),
+    "not yet valid": (mint(nbf=NOW + 3600), "Jwt not yet valid"),
+    "unsigned with alg none": (_unsigned(), FORM),
+    "for another audience": (mint(aud="another-platform"), "Audiences in Jwt are not allowed"),
+    "from another issuer": (mint(iss="someone-else"), "Jwt issuer is not configured"),
+    "signed by another key under the known kid": (mint(key=OTHER_KEY), "Jwt verification fails"),
+    "signed by a key the jwks does not list": (mint(key=OTHER_KEY, kid="new-key"), UNKNOWN_KEY),
+    "hs256 keyed with the public key": (_hmac_with_the_public_key(), UNKNOWN_KEY),
+    "without an expiry": (_without_expiry(), "Jwt verification fails"),
+    "garbage": ("not-a-jwt", FORM),
+}
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {} if token is None else bearer(token)
+
+
+def _metadata(token: str | None) -> list[tuple[str, str]]:
+    return [] if token is None else grpc_bearer(token)
+
+
+def test_a_valid_token_reaches_a_non_public_rpc_over_rest_with_the_header_forwarded(gateway):
+    response = http("GET", f"{gateway.url}/v1/users/me", headers=bearer())
+
+    assert response.status == 200, response.body
+    assert response.json()["id"] == ME
+    # Forwarded unchanged: the service verifies the token again itself (kit/auth.py).
+    assert gateway.calls.last_metadata("GetMe")["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_valid_token_reaches_a_non_public_rpc_over_native_grpc_with_the_header_forwarded(
+    gateway,
+):
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = user_service_pb2_grpc.UserServiceStub(channel)
+        user = stub.GetMe(user_service_pb2.GetMeRequest(), timeout=5, metadata=grpc_bearer())
+
+    assert user.id == ME
+    assert gateway.calls.last_metadata("GetMe")["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_bearer_scheme_is_accepted_in_lower_case_too(gateway):
+    response = http(
+        "GET", f"{gateway.url}/v1/users/me", headers={"Authorization": f"bearer {TOKEN}"}
+    )
+
+    assert response.status == 200, response.body
+
+
+@pytest.mark.parametrize(("token", "reason"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_a_non_public_rest_call_is_refused_with_401_when_the_token_is(gateway, token, reason):
+    before = len(gateway.calls.seen)
+    response = http("GET", f"{gateway.url}/v1/orders/o-1", headers=_headers(token))
+
+    assert response.status == 401, response.body
+    # The same google.rpc.Status body as a service's UNAUTHENTICATED, Envoy's reason as message.
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "code": code_pb2.UNAUTHENTICATED,
+        "message": reason,
+        "details": [],
+    }
+    assert response.headers["www-authenticate"].startswith("Bearer realm=")
+    assert len(gateway.calls.seen) == before  # no service was called
+
+
+@pytest.mark.parametrize(("token", "reason"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_a_non_public_grpc_call_is_unauthenticated_when_the_token_is(gateway, token, reason):
+    before = len(gateway.calls.seen)
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = order_service_pb2_grpc.OrderServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as error:
+            stub.GetOrder(
+                order_service_pb2.GetOrderRequest(id="o-1"), timeout=5, metadata=_metadata(token)
+            )
+
+    assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error.value.details() == reason
+    assert len(gateway.calls.seen) == before
+
+
+def test_the_401_carries_cors_headers_so_a_browser_can_read_it(gateway):
+    response = http(
+        "GET", f"{gateway.url}/v1/orders/o-1", headers={"Origin": "https://shop.example"}
+    )
+
+    assert response.status == 401
+    assert response.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def test_public_rpcs_work_without_a_token_over_rest_and_grpc(gateway):
+    registered = post_json(
+        f"{gateway.url}/v1/users:register", {"email": "bo@example.com", "password": "pw"}
+    )
+    jwks = http("GET", f"{gateway.url}/.well-known/jwks.json")
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = user_service_pb2_grpc.UserServiceStub(channel)
+        over_grpc = stub.Register(
+            user_service_pb2.RegisterRequest(email="cy@example.com", password="pw"), timeout=5
+        )
+
+    assert registered.status == 200, registered.body
+    assert registered.json()["email"] == "bo@example.com"
+    assert jwks.status == 200, jwks.body
+    assert jwks.headers["content-type"] == "application/json"
+    assert jwks.json() == JWKS
+    assert over_grpc.email == "cy@example.com"
+
+
+def test_a_public_rpc_refuses_a_bad_token_rather_than_ignoring_it(gateway):
+    bad = bearer(BAD_TOKENS["expired"][0])
+    over_rest = post_json(f"{gateway.url}/v1/users:register", {"email": "x@example.com"}, bad)
+    garbage = http("GET", f"{gateway.url}/.well-known/jwks.json", headers=bearer("garbage"))
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = user_service_pb2_grpc.UserServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as over_grpc:
+            stub.Register(
+                user_service_pb2.RegisterRequest(email="x@example.com"),
+                timeout=5,
+                metadata=grpc_bearer("garbage"),
+            )
+
+    assert over_rest.status == 401
+    assert over_rest.json()["code"] == code_pb2.UNAUTHENTICATED
+    assert garbage.status == 401
+    assert over_grpc.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_public_rpc_passes_a_valid_token_on_to_the_service(gateway):
+    response = post_json(f"{gateway.url}/v1/users:register", {"email": "dee@example.com"}, bearer())
+
+    assert response.status == 200, response.body
+    assert gateway.calls.last_metadata("Register")["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_gateways_own_routes_need_no_token(gateway):
+    for path in ("/healthz", "/docs/", "/openapi.yaml", "/openapi.json"):
+        assert http("GET", f"{gateway.url}{path}").status == 200, path
+    assert http("GET", f"{gateway.url}/docs").status == 301
+
+
+def test_services_get_the_client_address_in_x_forwarded_for_not_what_the_client_sent(gateway):
+    spoofed = {"X-Forwarded-For": "203.0.113.9", **bearer()}
+    http("GET", f"{gateway.url}/v1/users/me", headers=spoofed)
+    rest = gateway.calls.last_metadata("GetMe")["x-forwarded-for"]
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = user_service_pb2_grpc.UserServiceStub(channel)
+        metadata = [("x-forwarded-for", "203.0.113.9"), *grpc_bearer()]
+        stub.GetMe(user_service_pb2.GetMeRequest(), timeout=5, metadata=metadata)
+    native = gateway.calls.last_metadata("GetMe")["x-forwarded-for"]
+
+    assert (rest, native) == ("127.0.0.1", "127.0.0.1")
+
+
+def test_the_gateway_starts_and_serves_while_the_user_service_is_down(tmp_path):
+    # No service at all behind it: the JWK Set cannot be fetched.
+    with _envoy(tmp_path, ports={}) as (_, port, _, _, _):
+        url = f"http://127.0.0.1:{port}"
+        health = http("GET", f"{url}/healthz")
+        docs = http("GET", f"{url}/docs/")
+        with_token = http("GET", f"{url}/v1/orders/o-1", headers=bearer())
+        public = post_json(f"{url}/v1/users:register", {"email": "f@example.com"})
+
+    assert (health.status, docs.status) == (200, 200)
+    # A token cannot be checked without the keys: refused, saying why.
+    assert with_token.status == 401
+    assert with_token.json()["message"] == "Jwks remote fetch is failed"
+    # A public RPC without a token goes on to its service (here: not there).
+    assert public.status == 503
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+def test_a_credential_rpc_answers_429_after_its_burst_and_other_rpcs_still_pass(gateway):
+    burst = TEST_CREDENTIAL_BUCKET.burst
+    url = f"{gateway.url}/v1/auth:login"
+    started = time.monotonic()
+    responses = [post_json(url, {"email": "e@example.com", "password": "pw"})]
+    while responses[-1].status == 200 and len(responses) < 10 * burst:
+        responses.append(post_json(url, {"email": "e@example.com", "password": "pw"}))
+    elapsed = time.monotonic() - started
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = user_service_pb2_grpc.UserServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as over_grpc:
+            stub.Login(user_service_pb2.LoginRequest(email="e@example.com"), timeout=5)
+    other = http("GET", f"{gateway.url}/v1/orders/o-1", headers=bearer())
+
+    limited = responses[-1]
+    assert limited.status == 429, [r.status for r in responses]
+    # The burst passes, plus what the bucket refilled meanwhile (1 token/s here).
+    assert (
+        burst
+        <= len(responses) - 1
+        <= burst + elapsed * TEST_CREDENTIAL_BUCKET.requests_per_second + 1
+    )
+    assert limited.headers["content-type"] == "application/json"
+    assert limited.json()["code"] == code_pb2.RESOURCE_EXHAUSTED
+    assert limited.headers["x-ratelimit-limit"] == str(burst)
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+    assert "x-ratelimit-reset" in limited.headers
+    assert limited.headers["retry-after"] == "1"
+    assert over_grpc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Every other RPC draws on the default bucket (services.yaml: 2000), which is far from empty.
+    assert other.status == 200
+    assert other.headers["x-ratelimit-limit"] == str(gateway.config.rate_limits.default.burst)
 
 
 # --- what Envoy serves itself ---------------------------------------------------------------
@@ -592,7 +969,7 @@ def test_docs_without_a_slash_redirects_to_docs_slash(gateway):
 
 
 def test_each_request_is_logged_as_json_on_stdout(gateway):
-    http("GET", f"{gateway.url}/v1/orders/logged-order")
+    http("GET", f"{gateway.url}/v1/orders/logged-order", headers=bearer())
 
     deadline = time.monotonic() + 5  # Envoy flushes access logs every second
     entries: list[dict[str, Any]] = []
@@ -606,6 +983,7 @@ def test_each_request_is_logged_as_json_on_stdout(gateway):
     assert entry["rpc"] == "/emporium.order.v1.OrderService/GetOrder"
     assert entry["status"] == 200
     assert entry["upstream"] == "order"
+    assert entry["user"] == ME  # the verified token's sub
 
 
 # --- services.yaml and the renderer ---------------------------------------------------------
@@ -682,3 +1060,77 @@ def test_envoy_rejects_a_service_missing_from_the_descriptor_set(tmp_path):
     validated = _envoy_validate(out)
     assert validated.returncode != 0
     assert "NothingService" in validated.stdout + validated.stderr
+
+
+def test_the_public_rpcs_are_those_the_contracts_declare_public(descriptor_set):
+    from contracts import own_files
+
+    declared = {
+        f"/{f.package}.{s.name}/{m.name}"
+        for f in own_files(descriptor_set)
+        for s in f.service
+        for m in s.method
+        if m.options.Extensions[access_pb2.access] == access_pb2.ACCESS_PUBLIC
+    }
+    public = render.public_rpcs(render.load(environ={}))
+
+    assert set(public) == declared
+    assert "/emporium.user.v1.UserService/Register" in public
+    assert "/emporium.user.v1.UserService/GetJwks" in public
+    assert "/emporium.user.v1.UserService/GetMe" not in public
+
+
+def test_the_token_rules_let_public_rpcs_pass_and_demand_a_token_on_everything_else(tmp_path):
+    gateway = render.load(environ={})
+    out = render.write(gateway, tmp_path / "envoy.yaml")
+    listener = yaml.safe_load(out.read_text())["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    names = [f["name"] for f in manager["http_filters"]]
+    rules = next(f for f in manager["http_filters"] if f["name"] == render.JWT_AUTHN)[
+        "typed_config"
+    ]["rules"]
+
+    # After the transcoder (REST has its gRPC path by then), rate limits before tokens.
+    assert names.index(render.TRANSCODER) < names.index(render.RATE_LIMIT)
+    assert names.index(render.RATE_LIMIT) < names.index(render.JWT_AUTHN)
+    *public, last = rules
+    assert [r["match"] for r in public] == [{"path": p} for p in render.public_rpcs(gateway)]
+    assert all(
+        r["requires"]["requires_any"]["requirements"]
+        == [{"provider_name": render.JWT_PROVIDER}, {"allow_missing": {}}]
+        for r in public
+    )
+    assert last == {"match": {"prefix": "/emporium."}, "requires": {"provider_name": "emporium"}}
+
+
+def test_issuer_and_audience_are_kits_and_follow_the_same_variables():
+    environ = {"EMPORIUM_JWT_ISSUER": "issuer.test", "EMPORIUM_JWT_AUDIENCE": "audience.test"}
+
+    default, overridden = render.load(environ={}).auth, render.load(environ=environ).auth
+
+    assert (default.issuer, default.audience) == (AuthSettings.issuer, AuthSettings.audience)
+    assert (overridden.issuer, overridden.audience) == (
+        AuthSettings.from_env(environ).issuer,
+        AuthSettings.from_env(environ).audience,
+    )
+
+
+def test_a_credential_rpc_the_contracts_do_not_have_is_refused(tmp_path):
+    gateway = render.load(environ={})
+    typo = replace(gateway.rate_limits, credential_rpcs=("/emporium.user.v1.UserService/LogIn",))
+
+    with pytest.raises(ValueError, match="LogIn is not an RPC"):
+        render.write(replace(gateway, rate_limits=typo), tmp_path / "envoy.yaml")
+
+
+@pytest.mark.parametrize(
+    ("rate", "per_fill", "interval"), [(2000, 100, "0.05s"), (20, 1, "0.05s"), (7, 7, "1.0s")]
+)
+def test_a_bucket_refills_in_the_smallest_whole_token_steps(rate, per_fill, interval):
+    bucket = render._token_bucket(render.Bucket(requests_per_second=rate, burst=3 * rate))
+
+    assert bucket == {
+        "max_tokens": 3 * rate,
+        "tokens_per_fill": per_fill,
+        "fill_interval": interval,
+    }

@@ -40,10 +40,10 @@ def _public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SigningKeys:
-    """The current signing key and every public key a live token may still be signed with."""
+    """The current signing key, and the other public keys the JWKS lists (retired or next)."""
 
     private_key: ec.EllipticCurvePrivateKey
-    retired: tuple[ec.EllipticCurvePublicKey, ...] = ()
+    others: tuple[ec.EllipticCurvePublicKey, ...] = ()
 
     @property
     def kid(self) -> str:
@@ -53,7 +53,7 @@ class SigningKeys:
         return jwt.encode(dict(claims), self.private_key, ALGORITHM, headers={"kid": self.kid})
 
     def jwks(self) -> dict[str, Any]:
-        public = [self.private_key.public_key(), *self.retired]
+        public = [self.private_key.public_key(), *self.others]
         return {"keys": [_public_jwk(key) for key in public]}
 
     def jwks_json(self) -> bytes:
@@ -93,10 +93,10 @@ def load(settings: KeySettings) -> SigningKeys:
         private = _load_private(settings.private_key_pem)
     else:
         private = _development_key(settings.development_key_path)
-    retired = []
-    for block in _PEM_BLOCK.findall(settings.retired_public_keys_pem):
+    others = []
+    for block in _PEM_BLOCK.findall(settings.extra_public_keys_pem):
         key = serialization.load_pem_public_key(block.encode())
         if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise ValueError("retired JWT keys must be EC P-256 public keys")
-        retired.append(key)
-    return SigningKeys(private, tuple(retired))
+            raise ValueError("extra JWT public keys must be EC P-256 public keys")
+        others.append(key)
+    return SigningKeys(private, tuple(others))
