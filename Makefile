@@ -12,6 +12,20 @@ PROTOC  := $(RUN) python -m grpc_tools.protoc
 GNOSTIC_VERSION := v0.7.1
 TOOLS           := $(CURDIR)/.tools
 OPENAPI_PLUGIN  := $(TOOLS)/gnostic-$(GNOSTIC_VERSION)/protoc-gen-openapi
+# grpcurl for the e2e tests (and for you): `go install` into .tools, like the generator.
+GRPCURL_VERSION := v1.9.3
+GRPCURL         := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+# The browser of the docs-page test: Debian's chromium, driven by Playwright (PyPI).
+CHROMIUM        ?= /usr/bin/chromium
+export EMPORIUM_GRPCURL  := $(GRPCURL)
+export EMPORIUM_CHROMIUM := $(CHROMIUM)
+
+# The local stack (infra/local/stack.py): servers, services and Envoy under honcho. It runs uv
+# from $UV, the same uv as here.
+STACK := infra/local/stack
+# `make run ONLY="servers gateway"` starts only those (names: see `infra/local/stack --help`).
+ONLY ?=
+export UV
 
 # Where `make gen` writes; gen-check points it at a temporary folder.
 GEN_OUT ?= gen
@@ -27,14 +41,24 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help setup gen gen-check lint fmt test test-unit test-integration vendor-protos clean
+.PHONY: help setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack \
+    e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(OPENAPI_PLUGIN) ## Install the pinned Python env, code generators and Swagger UI.
+setup: $(OPENAPI_PLUGIN) $(GRPCURL) ## Install the pinned Python env, code generators, Swagger UI, grpcurl.
 	$(UV) sync --frozen
 	gateway/install-swagger-ui.sh >/dev/null
+
+$(GRPCURL):
+	GOBIN=$(dir $@) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+# Debian's chromium (needs root or sudo, like the servers' packages); skipped when CHROMIUM exists.
+$(CHROMIUM):
+	bash -c 'source infra/local/env.sh && source infra/local/lib.sh && apt_ensure chromium'
+
+e2e-tools: $(GRPCURL) $(CHROMIUM) ## Install what the e2e tests need besides the stack: grpcurl, Chromium.
 
 $(OPENAPI_PLUGIN):
 	GOBIN=$(dir $@) go install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
@@ -72,13 +96,36 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: lint gen-check test-unit test-integration ## Everything CI runs: lint, gen-check, tests.
+test: lint gen-check test-unit test-stack ## Everything CI runs: lint, gen-check, every test tier.
 
 test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
 
-test-integration: ## Tests against real servers (so far: the Envoy gateway).
-	$(RUN) pytest tests/integration
+# The tiers below run against the real stack: `stack with` starts what is not running (and
+# stops exactly that afterwards, pass or fail); a running `make run` or `make stack-up` is reused.
+test-stack: e2e-tools ## Integration and e2e tests, on the real servers, services and Envoy.
+	$(STACK) with -- $(RUN) pytest tests/integration tests/e2e
+
+test-integration: ## Integration tests against the real servers.
+	$(STACK) with servers -- $(RUN) pytest tests/integration
+
+test-e2e: e2e-tools ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
+	$(STACK) with -- $(RUN) pytest tests/e2e
+
+run: ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.
+	$(STACK) run $(ONLY)
+
+stack-up: ## Start what is not running in the background; returns once all is healthy.
+	$(STACK) up $(ONLY)
+
+stack-down: ## Stop what stack-up started.
+	$(STACK) down
+
+stack-status: ## Health of each server, service and Envoy, and who started it.
+	$(STACK) status
+
+clean-data: ## Delete the servers' data and everything else in var/ (refuses while running).
+	$(STACK) clean
 
 # Refreshes the files already vendored; to vendor a new one, copy it in once by hand.
 vendor-protos: ## Refresh the vendored googleapis protos from the pinned googleapis-common-protos.
