@@ -1,0 +1,669 @@
+"""The event bus over RabbitMQ (aio-pika): confirmed publishing, quorum-queue consumers, DLQ tools.
+
+Topology (ARCHITECTURE.md section 4):
+
+- one durable topic exchange `emporium.events`; the routing key is the event type (full proto
+  name), so a consumer binds exactly the events it handles;
+- one quorum queue per consuming service, bound to its keys, with an explicit `x-delivery-limit`
+  (3.10 quorum queues have none by default) and dead-lettering, at least once, through the
+  direct exchange `emporium.dlx` to the quorum queue `<queue>.dlq`;
+- an operator lists and replays `<queue>.dlq` with `python -m kit.bus dlq list|replay <queue>`.
+
+Guarantees:
+
+- `Bus.publish(events)` returns only when the broker confirmed every event (publisher confirms,
+  persistent messages: a confirm means the queues that route it have it on disk). It raises
+  `PublishError` if any is nacked, the confirm does not come in time or the connection drops;
+  then the caller knows nothing about the unconfirmed ones and publishes them again (the outbox
+  relay does), so consumers must deduplicate (kit.inbox).
+- A consumer acks a message only after its handler returned. A handler that raises gets the
+  message back (nack with requeue, after a back-off) until the delivery limit dead-letters it; a
+  message that cannot be decoded (no id or type, wrong content type, body not the named proto)
+  is rejected at once to the DLQ, since no retry can fix it.
+- The connection is robust: it reconnects after a broker restart and restores the exchanges,
+  queues and consumers; publishing waits for the reconnection (up to its timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import aiormq.exceptions
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+    DeliveryMode,
+)
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from pamqp.commands import Basic
+
+from kit.config import RabbitSettings
+from kit.events import Event, Handler, UndecodableEvent, UnknownEventType, message_class
+
+log = logging.getLogger("emporium.bus")
+tracer = trace.get_tracer("emporium.bus")
+
+EXCHANGE = "emporium.events"
+DEAD_LETTER_EXCHANGE = "emporium.dlx"
+CONTENT_TYPE = "application/x-protobuf"
+# The AMQP timestamp has whole seconds; the event's exact time travels in this header too.
+TIME_HEADER = "x-emporium-time"
+# With the default back-off (0.5 s doubling, at most 10 s) a handler may fail for about a minute
+# (a database restart) before its message is dead-lettered. RabbitMQ 3.10 also counts a
+# delivery returned because its consumer's channel closed (a restart with messages prefetched).
+DEFAULT_DELIVERY_LIMIT = 10
+
+
+class PublishError(Exception):
+    """The broker did not confirm every event: publish the unconfirmed ones again."""
+
+
+def dead_letter_queue(queue: str) -> str:
+    """The name of a queue's dead-letter queue."""
+    return f"{queue}.dlq"
+
+
+# ---------------------------------------------------------------------------------------------
+# Envelope <-> AMQP message
+
+
+def _message(event: Event) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=event.data,
+        message_id=event.id,
+        type=event.type,
+        content_type=CONTENT_TYPE,
+        timestamp=event.time,
+        app_id=event.source,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        headers={**event.headers, TIME_HEADER: event.time.isoformat()},
+    )
+
+
+def _event(message: AbstractIncomingMessage) -> Event:
+    """The event in a delivered message; UndecodableEvent if the envelope is broken."""
+    if not message.message_id or not message.type:
+        raise UndecodableEvent("message has no message_id or no type")
+    if message.content_type not in (None, "", CONTENT_TYPE):
+        raise UndecodableEvent(f"content type {message.content_type!r} is not {CONTENT_TYPE}")
+    headers = dict(message.headers or {})
+    when: datetime | None = None
+    raw_time = headers.get(TIME_HEADER)
+    if isinstance(raw_time, str):
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(raw_time)
+    if when is None:
+        when = message.timestamp or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return Event(
+        id=str(message.message_id),
+        type=str(message.type),
+        source=str(message.app_id or ""),
+        time=when,
+        data=message.body,
+        # The application's headers (trace context); broker and transport ones start with x-.
+        headers={k: v for k, v in headers.items() if isinstance(v, str) and not k.startswith("x-")},
+    )
+
+
+def _validate_body(event: Event) -> None:
+    """Rejects a body that is not the proto its type names, when that type is loaded here."""
+    try:
+        message_class(event.type)
+    except UnknownEventType:
+        return  # the handler decides; a consumer need not import every type it is bound to
+    event.decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dead letters
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message in a DLQ, as an operator sees it."""
+
+    message_id: str | None
+    type: str | None
+    source: str | None
+    reason: str | None  # `delivery_limit` (handler kept failing) or `rejected` (undecodable)
+    deaths: int  # how many times it was dead-lettered from the queue
+    first_death_time: datetime | None
+    size: int
+    event: Event | None  # None when the envelope itself is broken
+
+    @classmethod
+    def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
+        headers = message.headers or {}
+        deaths = headers.get("x-death") or []
+        first = deaths[-1] if isinstance(deaths, list) and deaths else {}
+        try:
+            event: Event | None = _event(message)
+        except UndecodableEvent:
+            event = None
+        return cls(
+            message_id=message.message_id,
+            type=message.type,
+            source=message.app_id,
+            reason=str(headers.get("x-first-death-reason") or first.get("reason") or "") or None,
+            deaths=sum(int(d.get("count", 1)) for d in deaths if isinstance(d, dict)),
+            first_death_time=first.get("time") if isinstance(first, dict) else None,
+            size=len(message.body),
+            event=event,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Consumers
+
+
+class Consumer:
+    """A subscription of a handler to a queue; made by `Bus.consumer` / `Bus.consume`."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        queue: str,
+        handler: Handler,
+        *,
+        prefetch: int,
+        concurrency: int,
+        retry_delay: float,
+        max_retry_delay: float,
+    ) -> None:
+        if concurrency > prefetch:
+            raise ValueError("concurrency cannot exceed prefetch")
+        self.queue = queue
+        self._connection = connection
+        self._handler = handler
+        self._prefetch = prefetch
+        # One handler at a time (the default) keeps the queue's order, so one aggregate's events
+        # are handled in the order they were published, redeliveries aside.
+        self._slots = asyncio.Semaphore(concurrency)
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._channel: AbstractChannel | None = None
+        self._amqp_queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._stopping = False
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        # Passive: the queue's arguments belong to `declare_queue`; a missing queue fails here.
+        self._amqp_queue = await channel.get_queue(self.queue, ensure=True)
+        self._channel = channel
+        self._tag = await self._amqp_queue.consume(self._on_message)
+        log.info("consuming %s (prefetch %d)", self.queue, self._prefetch)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stops taking messages, lets running handlers finish, then closes the channel.
+
+        Handlers get `grace` seconds; messages received but not handled yet go back to the
+        queue when the channel closes.
+        """
+        self._stopping = True
+        if self._amqp_queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._amqp_queue.cancel(self._tag)
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=grace)
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+
+    async def run(self) -> None:
+        """Consumes until cancelled (a service's background task), then stops cleanly."""
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await asyncio.shield(self.stop())
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            async with self._slots:
+                if self._stopping:
+                    return  # not acked: back to the queue when the channel closes
+                await self._handle(message)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = _event(message)
+            _validate_body(event)
+        except UndecodableEvent as exc:
+            log.error(
+                "dead-lettering undecodable message %s on %s: %s",
+                message.message_id,
+                self.queue,
+                exc,
+            )
+            await self._settle(message.reject(requeue=False))
+            return
+        token = otel_context.attach(event.trace_context())
+        try:
+            with tracer.start_as_current_span(
+                f"{self.queue} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": self.queue,
+                    "messaging.message.id": event.id,
+                    "messaging.rabbitmq.destination.routing_key": event.type,
+                },
+            ):
+                await self._handler(event)
+        except UndecodableEvent as exc:
+            log.error(
+                "dead-lettering event %s (%s) on %s: %s", event.id, event.type, self.queue, exc
+            )
+            await self._settle(message.reject(requeue=False))
+        except Exception:
+            attempt = int((message.headers or {}).get("x-delivery-count") or 0)
+            log.exception(
+                "handler failed for event %s (%s) on %s, delivery %d",
+                event.id,
+                event.type,
+                self.queue,
+                attempt + 1,
+            )
+            # Back off before handing it back: an immediate requeue would burn through the
+            # delivery limit in milliseconds while, say, a database restarts.
+            delay = min(self._retry_delay * 2**attempt, self._max_retry_delay)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._settle(message.nack(requeue=True))
+        else:
+            await self._settle(message.ack())
+        finally:
+            otel_context.detach(token)
+
+    async def _settle(self, settlement: Any) -> None:
+        try:
+            await settlement
+        except Exception as exc:
+            # The channel is gone; the broker redelivers the message and the inbox dedupes it.
+            log.warning("could not settle a message on %s: %s", self.queue, exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# The bus
+
+
+class Bus:
+    """A service's connection to the event backbone. Make one with `await Bus.connect(...)`."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractChannel,
+        exchange: AbstractExchange,
+        source: str,
+    ) -> None:
+        self.source = source
+        self._connection = connection
+        self._channel = channel
+        self._exchange = exchange
+        self._consumers: list[Consumer] = []
+        # Resolved when the current connection drops: aiormq may leave the confirms of an
+        # abruptly lost connection pending, and a publish must fail then, not hang.
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        connection.close_callbacks.add(self._on_connection_closed)
+
+    def _on_connection_closed(self, *_: object) -> None:
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: RabbitSettings,
+        source: str,
+        *,
+        wait_seconds: float = 60.0,
+        reconnect_interval: float = 1.0,
+    ) -> Bus:
+        """Connects as service `source`, retrying for `wait_seconds` while the broker starts."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                connection = await aio_pika.connect_robust(
+                    settings.url,
+                    client_properties={"connection_name": source},
+                    reconnect_interval=reconnect_interval,
+                    timeout=max(1.0, min(10.0, deadline - time.monotonic())),
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    raise ConnectionError(f"RabbitMQ unreachable: {exc!r}") from exc
+                log.info("RabbitMQ not ready (%s), retrying", exc)
+                await asyncio.sleep(0.5)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.declare_exchange(
+                EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            await channel.declare_exchange(
+                DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection, channel, exchange, source)
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.stop()
+        await self._connection.close()
+
+    async def __aenter__(self) -> Bus:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish(self, events: Sequence[Event], *, confirm_seconds: float = 30.0) -> None:
+        """Publishes `events` in order, all in flight at once; returns when all are confirmed.
+
+        Raises PublishError if the broker nacks any, the connection drops or `confirm_seconds`
+        pass (waiting for a reconnection counts); nothing is known then about the unconfirmed.
+        """
+        if not events:
+            return
+        try:
+            async with asyncio.timeout(confirm_seconds):
+                await self._channel.ready()  # type: ignore[attr-defined]
+                if self._lost.done():  # an earlier connection's; this one is up
+                    self._lost = asyncio.get_running_loop().create_future()
+                lost = self._lost
+                # Tasks start in order and the channel's lock is fair: wire order = list order.
+                confirms = asyncio.gather(
+                    *(
+                        self._exchange.publish(_message(e), routing_key=e.type, mandatory=False)
+                        for e in events
+                    ),
+                    return_exceptions=True,
+                )
+                try:
+                    await asyncio.wait({confirms, lost}, return_when=asyncio.FIRST_COMPLETED)
+                    if not confirms.done():
+                        # Lost: give aiormq a moment to fail the confirms itself (so its own
+                        # futures are collected), then stop waiting for them.
+                        await asyncio.wait({confirms}, timeout=1.0)
+                finally:
+                    if not confirms.done():
+                        confirms.cancel()
+                        await asyncio.gather(confirms, return_exceptions=True)
+                if confirms.cancelled():
+                    raise PublishError("connection lost while waiting for confirms")
+                results = confirms.result()
+        except PublishError:
+            raise
+        except TimeoutError:
+            raise PublishError(f"not confirmed within {confirm_seconds} s") from None
+        except asyncio.CancelledError:
+            # aiormq fails the confirms of a connection it drops with CancelledError: tell that
+            # apart from our own cancellation, which must propagate.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise PublishError("connection lost while waiting for confirms") from None
+        except Exception as exc:
+            raise PublishError(f"publish failed: {exc!r}") from exc
+        failed = [
+            (event, result)
+            for event, result in zip(events, results, strict=True)
+            if not isinstance(result, Basic.Ack)
+        ]
+        if failed:
+            event, result = failed[0]
+            raise PublishError(
+                f"{len(failed)} of {len(events)} events not confirmed "
+                f"(first: {event.id} {event.type}: {result!r})"
+            )
+
+    # -- topology ---------------------------------------------------------------------------
+
+    async def declare_queue(
+        self,
+        queue: str,
+        routing_keys: Iterable[str],
+        *,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+    ) -> None:
+        """Declares a consuming service's quorum queue, bound to `routing_keys`, and its DLQ.
+
+        A message is handed to consumers at most `delivery_limit` + 1 times, then dead-lettered.
+        Idempotent; declaring an existing queue with other arguments fails (PRECONDITION_FAILED).
+        """
+        dlq_name = dead_letter_queue(queue)
+        async with self._connection.channel(publisher_confirms=False) as channel:
+            dlq = await channel.declare_queue(
+                dlq_name, durable=True, arguments={"x-queue-type": "quorum"}, robust=False
+            )
+            await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=dlq_name, robust=False)
+            amqp_queue = await channel.declare_queue(
+                queue,
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-delivery-limit": delivery_limit,
+                    "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+                    "x-dead-letter-routing-key": dlq_name,
+                    # At-least-once dead-lettering: a poison message is kept until the DLQ has
+                    # confirmed it (the default, at-most-once, may drop it). Needs reject-publish.
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                },
+                robust=False,
+            )
+            for key in routing_keys:
+                await amqp_queue.bind(EXCHANGE, routing_key=key, robust=False)
+
+    async def delete_queue(self, queue: str) -> None:
+        """Deletes a queue and its DLQ, messages included (tests, retiring a consumer)."""
+        async with self._connection.channel(publisher_confirms=False) as channel:
+            for name in (queue, dead_letter_queue(queue)):
+                await channel.queue_delete(name, if_unused=False, if_empty=False)
+
+    async def queue_exists(self, queue: str) -> bool:
+        """Whether `queue` and its DLQ exist."""
+        try:
+            for name in (queue, dead_letter_queue(queue)):
+                await self.message_count(name)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return False
+        return True
+
+    async def message_count(self, queue: str) -> int:
+        """How many messages are ready in `queue` (the broker's count may lag a moment)."""
+        async with self._connection.channel(publisher_confirms=False) as channel:
+            amqp_queue = await channel.declare_queue(queue, passive=True, robust=False)
+            return int(amqp_queue.declaration_result.message_count or 0)
+
+    # -- consuming --------------------------------------------------------------------------
+
+    def consumer(
+        self,
+        queue: str,
+        handler: Handler,
+        *,
+        prefetch: int = 8,
+        concurrency: int = 1,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 10.0,
+    ) -> Consumer:
+        """A consumer of `queue` (declared with `declare_queue`), not started yet.
+
+        `handler` is `async (Event) -> None`; the message is acked after it returns. Up to
+        `concurrency` handlers run at once, on up to `prefetch` messages received ahead. A
+        failed delivery n goes back to the queue after `retry_delay * 2**n` seconds (at most
+        `max_retry_delay`), holding its place meanwhile: a failing dependency stalls the
+        queue rather than burning every message's delivery limit.
+        """
+        consumer = Consumer(
+            self._connection,
+            queue,
+            handler,
+            prefetch=prefetch,
+            concurrency=concurrency,
+            retry_delay=retry_delay,
+            max_retry_delay=max_retry_delay,
+        )
+        self._consumers.append(consumer)
+        return consumer
+
+    async def consume(self, queue: str, handler: Handler, **options: Any) -> Consumer:
+        """Starts consuming `queue` with `handler` (options as in `consumer`)."""
+        consumer = self.consumer(queue, handler, **options)
+        await consumer.start()
+        return consumer
+
+    # -- operator tools ---------------------------------------------------------------------
+
+    async def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        """Up to `limit` messages of `<queue>.dlq`, oldest first, left in place."""
+        letters: list[DeadLetter] = []
+        async with self._connection.channel(publisher_confirms=False) as channel:
+            dlq = await channel.declare_queue(dead_letter_queue(queue), passive=True, robust=False)
+            held: list[AbstractIncomingMessage] = []
+            try:
+                # Each get hands over the next message while the earlier ones stay unacked.
+                while len(held) < limit:
+                    message = await dlq.get(no_ack=False, fail=False)
+                    if message is None:
+                        break
+                    held.append(message)
+                    letters.append(DeadLetter.of(message))
+            finally:
+                for message in held:
+                    with contextlib.suppress(Exception):
+                        await message.nack(requeue=True)
+        return letters
+
+    async def replay_dead_letters(self, queue: str, limit: int | None = None) -> int:
+        """Moves messages from `<queue>.dlq` back to `queue`; returns how many.
+
+        Each is re-published to the queue alone (not to the exchange: other services already
+        have it) with its original properties, and acked from the DLQ only once confirmed.
+        Stops when the DLQ is empty, after `limit`, or when a replayed message is back already
+        (it failed again while the replay was running).
+        """
+        replayed: set[str] = set()
+        count = 0
+        async with self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        ) as channel:
+            await channel.declare_queue(queue, passive=True, robust=False)
+            dlq = await channel.declare_queue(dead_letter_queue(queue), passive=True, robust=False)
+            while limit is None or count < limit:
+                message = await dlq.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if message.message_id and message.message_id in replayed:
+                    await message.nack(requeue=True)
+                    break
+                headers = {
+                    k: v for k, v in (message.headers or {}).items() if k != "x-delivery-count"
+                }
+                copy = aio_pika.Message(
+                    body=message.body,
+                    headers=headers,
+                    content_type=message.content_type,
+                    content_encoding=message.content_encoding,
+                    delivery_mode=DeliveryMode.PERSISTENT,
+                    priority=message.priority,
+                    correlation_id=message.correlation_id,
+                    reply_to=message.reply_to,
+                    message_id=message.message_id,
+                    timestamp=message.timestamp,
+                    type=message.type,
+                    app_id=message.app_id,
+                )
+                try:
+                    # mandatory: if the queue vanished, the broker returns it and we keep it.
+                    await channel.default_exchange.publish(copy, routing_key=queue, mandatory=True)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await message.nack(requeue=True)
+                    raise
+                await message.ack()
+                if message.message_id:
+                    replayed.add(message.message_id)
+                count += 1
+        return count
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: python -m kit.bus dlq list|replay <queue>
+
+
+async def _cli(args: argparse.Namespace) -> int:
+    bus = await Bus.connect(RabbitSettings.from_env(), "kit.bus-cli", wait_seconds=5)
+    try:
+        if not await bus.queue_exists(args.queue):
+            print(
+                f"no queue {args.queue!r} (or no {dead_letter_queue(args.queue)})", file=sys.stderr
+            )
+            return 2
+        if args.action == "list":
+            letters = await bus.list_dead_letters(args.queue, limit=args.limit or 100)
+            for letter in letters:
+                when = letter.first_death_time.isoformat() if letter.first_death_time else "-"
+                print(
+                    f"{letter.message_id or '-'}\t{letter.type or '-'}\t{letter.source or '-'}\t"
+                    f"{letter.reason or '-'}\tdeaths={letter.deaths}\t{when}\t{letter.size} B"
+                )
+            print(f"{len(letters)} dead letter(s) in {dead_letter_queue(args.queue)}")
+        else:
+            count = await bus.replay_dead_letters(args.queue, limit=args.limit)
+            print(
+                f"replayed {count} message(s) from {dead_letter_queue(args.queue)} to {args.queue}"
+            )
+    finally:
+        await bus.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kit.bus", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    dlq = sub.add_parser("dlq", help="inspect or replay a queue's dead letters")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("queue", help="the consuming queue (its DLQ is <queue>.dlq)")
+    dlq.add_argument("--limit", type=int, default=None, help="at most this many messages")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(_cli(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
