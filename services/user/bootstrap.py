@@ -15,6 +15,7 @@ from services.user.adapters import keys as key_adapter
 from services.user.adapters.clock import SystemClock
 from services.user.adapters.passwords import Argon2Hasher
 from services.user.config import Settings
+from services.user.domain import ThrottlePolicy
 from services.user.grpc_api import UserService
 from services.user.handlers import TokenPolicy, UserHandlers
 
@@ -59,6 +60,12 @@ async def build(settings: Settings, **overrides: Any) -> App:
             audience=settings.auth.audience,
             access_ttl=timedelta(seconds=settings.access_token_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_seconds),
+            reset_ttl=timedelta(seconds=settings.password_reset_token_seconds),
+            verification_ttl=timedelta(seconds=settings.email_verification_token_seconds),
+        ),
+        throttle_policy=ThrottlePolicy(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
         ),
         dummy_hash=await hasher.hash("not a password anyone has"),
     )

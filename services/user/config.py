@@ -95,6 +95,15 @@ class Settings:
     # Access tokens are short-lived: a stolen one is useful for minutes, not days.
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
+    # One-time tokens: a reset link is a key to the account, so it lives an hour; a
+    # verification link only proves the address, and people open their mail a day later.
+    password_reset_token_seconds: int = 3600
+    email_verification_token_seconds: int = 24 * 3600
+    # Failed sign-ins allowed per 15 minutes, per account and per client address. Every
+    # request through a local gateway comes from 127.0.0.1, so a test stack may want a higher
+    # per-address limit than production.
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
@@ -111,4 +120,12 @@ class Settings:
             refresh_token_seconds=integer(
                 env, "EMPORIUM_USER_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600
             ),
+            password_reset_token_seconds=integer(
+                env, "EMPORIUM_USER_PASSWORD_RESET_TOKEN_SECONDS", 3600
+            ),
+            email_verification_token_seconds=integer(
+                env, "EMPORIUM_USER_EMAIL_VERIFICATION_TOKEN_SECONDS", 24 * 3600
+            ),
+            login_failures_per_account=integer(env, "EMPORIUM_USER_LOGIN_FAILURES_PER_ACCOUNT", 5),
+            login_failures_per_address=integer(env, "EMPORIUM_USER_LOGIN_FAILURES_PER_ADDRESS", 20),
         )

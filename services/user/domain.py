@@ -1,4 +1,5 @@
-"""The user domain: accounts, their rules, refresh-token families and login throttling. No I/O."""
+"""The user domain: accounts, their rules, refresh-token families, one-time tokens and
+throttling. No I/O."""
 
 from __future__ import annotations
 
@@ -275,18 +276,78 @@ class TokenFamily:
     revoked: bool = False
 
 
-# --- login throttling -----------------------------------------------------------------------
+# --- one-time tokens ------------------------------------------------------------------------
+
+
+class Purpose(StrEnum):
+    """What a one-time token may be used for; a token of one purpose never works for another."""
+
+    PASSWORD_RESET = "password_reset"
+    EMAIL_VERIFICATION = "email_verification"
+
+
+# A raw one-time token is 256 random bits in URL-safe base64 (43 characters); anything much
+# longer is not one of ours and is refused before it is hashed.
+ONE_TIME_TOKEN_MAX = 100
+
+
+def new_one_time_secret() -> str:
+    """A fresh raw one-time token: it travels only in the internal event, never stored."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class OneTimeToken:
+    """A stored one-time token: the SHA-256 of the raw token, never the token itself.
+
+    `email` is the address the token was sent to: a token for an address the account no
+    longer has is refused. A user has at most one live token per purpose: issuing a new one
+    invalidates the earlier ones (the last email sent is the one that works).
+    """
+
+    token_hash: str
+    purpose: Purpose
+    user_id: str
+    email: str
+    expire_time: datetime
+    create_time: datetime
+
+
+# --- throttling -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    """How many failed logins a window allows, per account and per client address."""
+    """How many attempts a window allows.
+
+    Failed logins and wrong current passwords (ChangePassword, ChangeEmail) count together per
+    account; failed logins per client address. Password-reset requests count per email and per
+    client address, verification emails per account, and failed one-time tokens (ResetPassword,
+    VerifyEmail) per client address. The window must stay shorter than the throttle table's
+    one-hour TTL.
+    """
 
     window: timedelta = timedelta(minutes=15)
     per_account: int = 5
     # Higher: many customers can share one address (offices, carrier NAT).
     per_address: int = 20
+    # Emails a user can make us send in a window: reset links per address, verification links.
+    emails_per_account: int = 5
+    reset_requests_per_address: int = 20
+    token_failures_per_address: int = 20
 
 
 def throttle_keys(email: str, client_address: str) -> tuple[str, str]:
     return f"account:{email}", f"address:{client_address or 'unknown'}"
+
+
+def reset_request_keys(email: str, client_address: str) -> tuple[str, str]:
+    return f"reset:{email}", f"reset-address:{client_address or 'unknown'}"
+
+
+def token_failure_key(client_address: str) -> str:
+    return f"token-address:{client_address or 'unknown'}"
+
+
+def verification_request_key(user_id: str) -> str:
+    return f"verification:{user_id}"

@@ -1,8 +1,4 @@
-"""The UserService servicer: decodes requests, calls a handler, encodes the answer.
-
-RPCs without a method here (password reset, email verification and change, admin disable,
-enable and roles) answer UNIMPLEMENTED through the generated base class.
-"""
+"""The UserService servicer: decodes requests, calls a handler, encodes the answer."""
 
 from __future__ import annotations
 
@@ -62,6 +58,26 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         )
         return user_service_pb2.LogoutResponse()
 
+    async def RequestPasswordReset(self, request, context):
+        await self.handlers.request_password_reset(
+            email=request.email, client_address=client_address(context)
+        )
+        return user_service_pb2.RequestPasswordResetResponse()
+
+    async def ResetPassword(self, request, context):
+        await self.handlers.reset_password(
+            token=request.token,
+            new_password=request.new_password,
+            client_address=client_address(context),
+        )
+        return user_service_pb2.ResetPasswordResponse()
+
+    async def VerifyEmail(self, request, context):
+        email = await self.handlers.verify_email(
+            token=request.token, client_address=client_address(context)
+        )
+        return user_service_pb2.VerifyEmailResponse(email=email)
+
     async def GetJwks(self, request, context):
         return httpbody_pb2.HttpBody(content_type="application/json", data=self.handlers.jwks())
 
@@ -80,6 +96,28 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
     async def DeleteMe(self, request, context):
         await self.handlers.delete_me(auth.caller())
         return empty_pb2.Empty()
+
+    async def ChangePassword(self, request, context):
+        tokens = await self.handlers.change_password(
+            auth.caller(),
+            current_password=request.current_password,
+            new_password=request.new_password,
+        )
+        return mapping.tokens_to_proto(tokens)
+
+    async def ChangeEmail(self, request, context):
+        user = await self.handlers.change_email(
+            auth.caller(),
+            new_email=request.new_email,
+            current_password=request.current_password,
+        )
+        return mapping.user_to_proto(user)
+
+    async def SendVerificationEmail(self, request, context):
+        token = await self.handlers.send_verification_email(auth.caller())
+        return user_service_pb2.SendVerificationEmailResponse(
+            email=token.email, expire_time=mapping.timestamp(token.expire_time)
+        )
 
     async def GetSettings(self, request, context):
         return mapping.settings_to_proto(await self.handlers.get_settings(auth.caller()))
@@ -146,3 +184,15 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
             users=[mapping.user_to_proto(u) for u in users],
             next_page_token=paging.encode_page_token(next_cursor, scope) if next_cursor else "",
         )
+
+    async def DisableUser(self, request, context):
+        user = await self.handlers.disable_user(auth.caller(), request.id, reason=request.reason)
+        return mapping.user_to_proto(user)
+
+    async def EnableUser(self, request, context):
+        return mapping.user_to_proto(await self.handlers.enable_user(auth.caller(), request.id))
+
+    async def SetUserRoles(self, request, context):
+        roles = mapping.roles_from_proto(request.roles)
+        user = await self.handlers.set_user_roles(auth.caller(), request.id, roles)
+        return mapping.user_to_proto(user)

@@ -23,6 +23,8 @@ from kit.errors import InvalidArgument, Violations
 from services.user import domain, mapping
 from services.user.domain import (
     Address,
+    OneTimeToken,
+    Purpose,
     RefreshTokenParts,
     State,
     ThrottlePolicy,
@@ -60,11 +62,14 @@ class TokenPolicy:
     audience: str
     access_ttl: timedelta = timedelta(minutes=15)
     refresh_ttl: timedelta = timedelta(days=30)
+    # One-time tokens (config.py: password_reset_token_seconds, ...).
+    reset_ttl: timedelta = timedelta(hours=1)
+    verification_ttl: timedelta = timedelta(hours=24)
 
 
 def _secret_hash(secret: str) -> str:
-    # Refresh secrets are 256 random bits: a fast hash is enough to keep the database useless
-    # to a thief; a slow password hash would only cost CPU.
+    # Refresh secrets and one-time tokens are 256 random bits: a fast hash is enough to keep
+    # the database useless to a thief; a slow password hash would only cost CPU.
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -133,14 +138,16 @@ class UserHandlers:
             marketing_consent=marketing_consent,
             marketing_consent_update_time=now if marketing_consent else None,
         )
-        event = user_events_pb2.UserRegistered(
+        registered = user_events_pb2.UserRegistered(
             user_id=user.id,
             email=user.email,
             display_name=user.display_name,
             locale=settings.locale,
             settings=mapping.settings_to_proto(settings),
         )
-        return await self.users.create(user, settings, [event])
+        raw, token = self._one_time_token(user, Purpose.EMAIL_VERIFICATION, now)
+        verification = self._verification_requested(user, settings, raw, token)
+        return await self.users.create(user, settings, [registered, verification], token)
 
     async def login(self, *, email: str, password: str, client_address: str) -> Tokens:
         violations = Violations()
@@ -179,6 +186,28 @@ class UserHandlers:
         user = replace(user, **changes)
         await self.users.save(user)
         return await self._new_session(user, now)
+
+    async def _check_rate(
+        self, limits: Iterable[tuple[str, int]], now: datetime, message: str, reason: str
+    ) -> None:
+        since = now - self.throttle_policy.window
+        for key, limit in limits:
+            if await self.throttle.failures(key, since) >= limit:
+                raise errors.ResourceExhausted(message, reason=reason)
+
+    async def _check_current_password(self, user: User, password: str, now: datetime) -> None:
+        """The caller proves a stolen access token is not enough. Wrong guesses count with the
+        account's failed logins, so both paths together allow `per_account` a window."""
+        account_key, _ = domain.throttle_keys(user.email, "")
+        await self._check_rate(
+            [(account_key, self.throttle_policy.per_account)],
+            now,
+            "too many wrong passwords; try again later",
+            "PASSWORD_THROTTLED",
+        )
+        if not await self.hasher.verify(user.password_hash, password):
+            await self.throttle.record_failure([account_key], now)
+            raise InvalidArgument("current_password", "is wrong")
 
     async def _new_session(self, user: User, now: datetime) -> Tokens:
         parts = RefreshTokenParts.new()
@@ -264,6 +293,240 @@ class UserHandlers:
         """The JWK Set that verifies access tokens (signing key, retired and next keys)."""
         return self.keys.jwks_json()
 
+    # --- one-time tokens: password reset and email verification -----------------------------
+
+    def _one_time_token(
+        self, user: User, purpose: Purpose, now: datetime
+    ) -> tuple[str, OneTimeToken]:
+        """A new raw token (for the event only) and what is stored of it (the hash)."""
+        raw = domain.new_one_time_secret()
+        ttl = (
+            self.policy.reset_ttl
+            if purpose is Purpose.PASSWORD_RESET
+            else self.policy.verification_ttl
+        )
+        token = OneTimeToken(
+            token_hash=_secret_hash(raw),
+            purpose=purpose,
+            user_id=user.id,
+            email=user.email,
+            expire_time=now + ttl,
+            create_time=now,
+        )
+        return raw, token
+
+    @staticmethod
+    def _verification_requested(
+        user: User, settings: UserSettings, raw: str, token: OneTimeToken
+    ) -> user_events_pb2.EmailVerificationRequested:
+        return user_events_pb2.EmailVerificationRequested(
+            user_id=user.id,
+            email=token.email,
+            display_name=user.display_name,
+            locale=settings.locale,
+            token=raw,
+            expire_time=mapping.timestamp(token.expire_time),
+        )
+
+    async def request_password_reset(self, *, email: str, client_address: str) -> None:
+        """Issues a reset token if an active account uses `email`; the same answer, and the
+        same throttle count, whether or not one does. Nothing else is written for an unknown
+        address."""
+        email = domain.normalise_email(email)
+        now = self.clock.now()
+        keys = domain.reset_request_keys(email, client_address)
+        policy = self.throttle_policy
+        await self._check_rate(
+            zip(keys, (policy.emails_per_account, policy.reset_requests_per_address), strict=True),
+            now,
+            "too many password reset requests; try again later",
+            "PASSWORD_RESET_THROTTLED",
+        )
+        await self.throttle.record_failure(keys, now)
+        user = await self.users.by_email(email)
+        if user is None or not user.active:
+            return
+        settings = await self._settings_of(user.id)
+        raw, token = self._one_time_token(user, Purpose.PASSWORD_RESET, now)
+        event = user_events_pb2.PasswordResetRequested(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            locale=settings.locale,
+            token=raw,
+            expire_time=mapping.timestamp(token.expire_time),
+        )
+        await self.users.issue_token(token, [event])
+
+    async def _find_token(
+        self, raw: str, purpose: Purpose, client_address: str, now: datetime
+    ) -> OneTimeToken:
+        """The live token `raw` names, or INVALID_ARGUMENT naming `token`; failures count per
+        client address, so tokens cannot be guessed at speed (not that 256 bits could be)."""
+        raw = raw.strip()
+        key = domain.token_failure_key(client_address)
+        await self._check_rate(
+            [(key, self.throttle_policy.token_failures_per_address)],
+            now,
+            "too many invalid tokens; try again later",
+            "TOKEN_THROTTLED",
+        )
+        found = None
+        if len(raw) <= domain.ONE_TIME_TOKEN_MAX:
+            found = await self.users.find_token(_secret_hash(raw), purpose)
+        if found is None or found.expire_time <= now:
+            await self.throttle.record_failure([key], now)
+            raise InvalidArgument("token", "is unknown, expired or already used")
+        return found
+
+    async def reset_password(self, *, token: str, new_password: str, client_address: str) -> None:
+        violations = Violations()
+        violations.check(bool(token.strip()), "token", "is required")
+        if not new_password:
+            violations.add("new_password", "is required")
+        else:
+            domain.check_password(violations, new_password, "", "new_password")
+        violations.raise_if_any()
+        now = self.clock.now()
+        found = await self._find_token(token, Purpose.PASSWORD_RESET, client_address, now)
+        # The rule against the account's own address needs the address; the token stays
+        # unused, so the user can try a better password with the same link.
+        violations = Violations()
+        domain.check_password(violations, new_password, found.email, "new_password")
+        violations.raise_if_any()
+        user = await self.users.get(found.user_id)
+        if user is None or not user.active:
+            raise errors.FailedPrecondition(
+                "the account is disabled or deleted", reason="ACCOUNT_NOT_ACTIVE"
+            )
+        if user.email != found.email:
+            raise InvalidArgument("token", "was sent to an address the account no longer has")
+        password_hash = await self.hasher.hash(new_password)
+        if not await self.users.consume_token(found):
+            raise InvalidArgument("token", "is unknown, expired or already used")
+        # Sessions go first: a crash in between leaves the old password and no sessions (the
+        # user asks for another link), never the new password with a thief's session alive.
+        await self.tokens.revoke_all(user.id)
+        # The link arrived at the address, which proves the user controls it.
+        user = replace(user, password_hash=password_hash, email_verified=True, update_time=now)
+        await self.users.save(user, [await self._password_changed(user)])
+        account_key, _ = domain.throttle_keys(user.email, client_address)
+        await self.throttle.clear(account_key)
+
+    async def _password_changed(self, user: User) -> user_events_pb2.PasswordChanged:
+        settings = await self._settings_of(user.id)
+        return user_events_pb2.PasswordChanged(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            locale=settings.locale,
+        )
+
+    async def verify_email(self, *, token: str, client_address: str) -> str:
+        """Marks the token's address verified; returns the address."""
+        if not token.strip():
+            raise InvalidArgument("token", "is required")
+        now = self.clock.now()
+        found = await self._find_token(token, Purpose.EMAIL_VERIFICATION, client_address, now)
+        user = await self.users.get(found.user_id)
+        # A deleted account's address is anonymised, so this also refuses deleted accounts.
+        if user is None or user.email != found.email:
+            raise InvalidArgument("token", "was issued for an email the account no longer has")
+        if not await self.users.consume_token(found):
+            raise InvalidArgument("token", "is unknown, expired or already used")
+        if not user.email_verified:
+            user = replace(user, email_verified=True, update_time=now)
+            event = user_events_pb2.EmailVerified(user_id=user.id, email=user.email)
+            await self.users.save(user, [event])
+        return user.email
+
+    async def send_verification_email(self, caller: Principal) -> OneTimeToken:
+        """A new verification token for the caller's address (earlier ones stop working)."""
+        user = await self.me(caller)
+        _require_enabled(user)
+        if user.email_verified:
+            raise errors.FailedPrecondition(
+                "the email is already verified", reason="EMAIL_ALREADY_VERIFIED"
+            )
+        now = self.clock.now()
+        key = domain.verification_request_key(user.id)
+        await self._check_rate(
+            [(key, self.throttle_policy.emails_per_account)],
+            now,
+            "too many verification emails; try again later",
+            "VERIFICATION_THROTTLED",
+        )
+        await self.throttle.record_failure([key], now)
+        settings = await self._settings_of(user.id)
+        raw, token = self._one_time_token(user, Purpose.EMAIL_VERIFICATION, now)
+        await self.users.issue_token(
+            token, [self._verification_requested(user, settings, raw, token)]
+        )
+        return token
+
+    # --- the caller's credentials -----------------------------------------------------------
+
+    async def change_password(
+        self, caller: Principal, *, current_password: str, new_password: str
+    ) -> Tokens:
+        """A new password; every session ends and the caller gets a fresh one."""
+        user = await self.me(caller)
+        violations = Violations()
+        violations.check(bool(current_password), "current_password", "is required")
+        if not new_password:
+            violations.add("new_password", "is required")
+        else:
+            domain.check_password(violations, new_password, user.email, "new_password")
+            violations.check(
+                new_password != current_password,
+                "new_password",
+                "must differ from the current password",
+            )
+        violations.raise_if_any()
+        _require_enabled(user)
+        now = self.clock.now()
+        await self._check_current_password(user, current_password, now)
+        password_hash = await self.hasher.hash(new_password)
+        # As in reset_password: sessions first, so a crash never keeps a stolen one alive.
+        await self.tokens.revoke_all(user.id)
+        user = replace(user, password_hash=password_hash, update_time=now)
+        await self.users.save(user, [await self._password_changed(user)])
+        return await self._new_session(user, now)
+
+    async def change_email(
+        self, caller: Principal, *, new_email: str, current_password: str
+    ) -> User:
+        """Moves the account to a new, unverified address and sends it a verification link;
+        UserUpdated (with previous_email) lets the old address be told."""
+        user = await self.me(caller)
+        violations = Violations()
+        try:
+            email = domain.normalise_email(new_email, "new_email")
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+            email = ""
+        if email and email == user.email:
+            violations.add("new_email", "is the current email")
+        violations.check(bool(current_password), "current_password", "is required")
+        violations.raise_if_any()
+        _require_enabled(user)
+        now = self.clock.now()
+        await self._check_current_password(user, current_password, now)
+        previous_email = user.email
+        user = replace(user, email=email, email_verified=False, update_time=now)
+        settings = await self._settings_of(user.id)
+        raw, token = self._one_time_token(user, Purpose.EMAIL_VERIFICATION, now)
+        updated = user_events_pb2.UserUpdated(
+            user_id=user.id,
+            user=mapping.user_to_proto(user),
+            update_mask=mapping.field_mask(["email", "email_verified"]),
+            previous_email=previous_email,
+            locale=settings.locale,
+        )
+        verification = self._verification_requested(user, settings, raw, token)
+        await self.users.change_email(user, previous_email, [updated, verification], token)
+        return user
+
     # --- the caller's own account -----------------------------------------------------------
 
     async def me(self, caller: Principal) -> User:
@@ -300,6 +563,15 @@ class UserHandlers:
 
     async def delete_me(self, caller: Principal) -> None:
         user = await self.me(caller)
+        if (
+            user.active
+            and domain.ROLE_ADMIN in user.roles
+            and not await self._another_active_admin(user.id)
+        ):
+            raise errors.FailedPrecondition(
+                "the last active admin cannot delete their account; make another admin first",
+                reason="LAST_ADMIN",
+            )
         settings = await self._settings_of(user.id)
         event = user_events_pb2.UserDeleted(
             user_id=user.id,
@@ -310,6 +582,17 @@ class UserHandlers:
         await self.tokens.revoke_all(user.id)
         await self.addresses.delete_all(user.id)
         await self.users.delete(user.deleted(self.clock.now()), [event])
+
+    async def _another_active_admin(self, user_id: str) -> bool:
+        """Whether an active admin other than `user_id` exists. A scan of the accounts, but
+        it runs only when an admin deletes their own account and stops at the first match."""
+        cursor = None
+        while True:
+            users, cursor = await self.users.page(500, cursor)
+            if any(u.id != user_id and u.active and domain.ROLE_ADMIN in u.roles for u in users):
+                return True
+            if cursor is None:
+                return False
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -480,6 +763,86 @@ class UserHandlers:
         users, next_cursor = await self.users.page(size, cursor)
         return [u for u in users if wanted(u)], next_cursor
 
+    async def _administered(self, user_id: str) -> User:
+        """The account an admin acts on: it exists and is not deleted."""
+        user = await self.get_user(user_id)
+        if user.state is State.DELETED:
+            raise errors.FailedPrecondition("the account is deleted", reason="ACCOUNT_DELETED")
+        return user
+
+    async def disable_user(self, admin: Principal, user_id: str, *, reason: str = "") -> User:
+        violations = Violations()
+        if not user_id:
+            violations.add("id", "is required")
+        else:
+            _check_uuid(violations, user_id, "id")
+        violations.check(len(reason) <= 500, "reason", "must be at most 500 characters")
+        violations.raise_if_any()
+        user = await self._administered(user_id)
+        if user.id == admin.user_id:
+            # Also keeps the platform from losing its last admin by a slip.
+            raise errors.FailedPrecondition(
+                "admins cannot disable their own account", reason="SELF_DISABLE"
+            )
+        if user.state is State.ACTIVE:
+            user = replace(user, state=State.DISABLED, update_time=self.clock.now())
+            settings = await self._settings_of(user.id)
+            event = user_events_pb2.UserDisabled(
+                user_id=user.id,
+                email=user.email,
+                display_name=user.display_name,
+                locale=settings.locale,
+                reason=reason,
+                admin_user_id=admin.user_id,
+            )
+            await self.users.save(user, [event])
+        # Also for an account already disabled: finishes the revocation of a call that died
+        # after saving. Until it runs, refresh refuses the disabled account anyway.
+        await self.tokens.revoke_all(user.id)
+        return user
+
+    async def enable_user(self, admin: Principal, user_id: str) -> User:
+        _require_uuid(user_id, "id")
+        user = await self._administered(user_id)
+        if user.state is State.ACTIVE:
+            return user
+        user = replace(user, state=State.ACTIVE, update_time=self.clock.now())
+        settings = await self._settings_of(user.id)
+        event = user_events_pb2.UserEnabled(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            locale=settings.locale,
+            admin_user_id=admin.user_id,
+        )
+        await self.users.save(user, [event])
+        return user
+
+    async def set_user_roles(self, admin: Principal, user_id: str, roles: Iterable[str]) -> User:
+        """Replaces the account's roles; customer is always kept. Unchanged roles are a no-op."""
+        _require_uuid(user_id, "id")
+        wanted = frozenset(roles) | {domain.ROLE_CUSTOMER}
+        unknown = sorted(wanted - domain.ROLES)
+        if unknown:
+            raise InvalidArgument("roles", f"holds unknown roles: {', '.join(unknown)}")
+        user = await self._administered(user_id)
+        if user.id == admin.user_id and domain.ROLE_ADMIN not in wanted:
+            raise errors.FailedPrecondition(
+                "admins cannot remove their own admin role", reason="SELF_DEMOTION"
+            )
+        if wanted == user.roles:
+            return user
+        previous = user.roles
+        user = replace(user, roles=wanted, update_time=self.clock.now())
+        event = user_events_pb2.UserRolesChanged(
+            user_id=user.id,
+            roles=mapping.roles_to_proto(wanted),
+            previous_roles=mapping.roles_to_proto(previous),
+            admin_user_id=admin.user_id,
+        )
+        await self.users.save(user, [event])
+        return user
+
     async def ensure_admin(self, *, email: str, password: str, display_name: str) -> User:
         """The configured first admin exists and holds the admin role (idempotent)."""
         email = domain.normalise_email(email)
@@ -501,6 +864,13 @@ class UserHandlers:
             request_id=request_id,
             roles=(domain.ROLE_CUSTOMER, domain.ROLE_ADMIN),
         )
+
+
+def _require_enabled(user: User) -> None:
+    """A disabled account keeps its access tokens for minutes; it must not turn them into
+    new credentials (ChangePassword returns a fresh session) or new emails."""
+    if user.state is State.DISABLED:
+        raise errors.PermissionDenied("this account is disabled", reason="ACCOUNT_DISABLED")
 
 
 def _check_uuid(violations: Violations, value: str, field_name: str) -> None:

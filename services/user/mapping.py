@@ -53,7 +53,7 @@ def user_to_proto(user: User) -> user_pb2.User:
         email=user.email,
         display_name=user.display_name,
         phone_number=user.phone_number,
-        roles=sorted(_ROLES[r] for r in user.roles if r in _ROLES),
+        roles=roles_to_proto(user.roles),
         state=_STATES[user.state],
         email_verified=user.email_verified,
         last_login_time=timestamp(user.last_login_time),
@@ -68,6 +68,20 @@ def role_name(role: int) -> str:
     if role not in _ROLE_NAMES:
         raise InvalidArgument("role", "is not a known role")
     return _ROLE_NAMES[role]
+
+
+def roles_from_proto(roles: Iterable[int]) -> frozenset[str]:
+    """The role names of SetUserRoles' `roles`; ROLE_CUSTOMER is always held."""
+    names = {domain.ROLE_CUSTOMER}
+    for role in roles:
+        if role not in _ROLE_NAMES:
+            raise InvalidArgument("roles", "holds ROLE_UNSPECIFIED or an unknown role")
+        names.add(_ROLE_NAMES[role])
+    return frozenset(names)
+
+
+def roles_to_proto(roles: Iterable[str]) -> list[int]:
+    return sorted(_ROLES[r] for r in roles if r in _ROLES)
 
 
 def state_of(state: int) -> State | None:

@@ -12,15 +12,34 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from services.user.domain import Address, TokenFamily, User, UserSettings
+from services.user.domain import (
+    Address,
+    OneTimeToken,
+    Purpose,
+    TokenFamily,
+    User,
+    UserSettings,
+)
 
 Events = Sequence[Message]
 
 
 class UserRepository(Protocol):
-    """Accounts, unique by normalised email, with their settings."""
+    """Accounts, unique by normalised email, with their settings and one-time tokens.
 
-    async def create(self, user: User, settings: UserSettings, events: Events) -> User:
+    One-time tokens live here because they are written together with account changes and
+    their events (Register stores the verification token with the account, ChangeEmail with
+    the new address). Writes that take a `token` store it (its hash only, expiring at its
+    `expire_time`) and make it the user's only live token of its purpose.
+    """
+
+    async def create(
+        self,
+        user: User,
+        settings: UserSettings,
+        events: Events,
+        token: OneTimeToken | None = None,
+    ) -> User:
         """Stores a new account unless its email is taken; returns the stored account.
 
         A retry of the same registration (same `request_id` and email) returns the account
@@ -33,8 +52,25 @@ class UserRepository(Protocol):
 
     async def by_email(self, email: str) -> User | None: ...
 
-    async def save(self, user: User, events: Events = ()) -> None:
+    async def save(
+        self, user: User, events: Events = (), token: OneTimeToken | None = None
+    ) -> None:
         """Stores changed fields of an existing account (not its email)."""
+        ...
+
+    async def change_email(
+        self,
+        user: User,
+        previous_email: str,
+        events: Events,
+        token: OneTimeToken | None = None,
+    ) -> None:
+        """Moves an account to `user.email` (and its other changed fields) from
+        `previous_email`.
+
+        The new address is claimed exactly as at registration (AlreadyExists if another
+        account holds it; of racing claims one wins); the previous one is freed afterwards.
+        """
         ...
 
     async def delete(self, user: User, events: Events) -> None:
@@ -48,6 +84,21 @@ class UserRepository(Protocol):
     async def get_settings(self, user_id: str) -> UserSettings | None: ...
 
     async def save_settings(self, settings: UserSettings, events: Events) -> None: ...
+
+    async def issue_token(self, token: OneTimeToken, events: Events) -> None:
+        """Stores a one-time token with the events that carry it (the raw token is only in
+        them), invalidating the user's earlier tokens of the same purpose."""
+        ...
+
+    async def find_token(self, token_hash: str, purpose: Purpose) -> OneTimeToken | None:
+        """The live token with this hash and purpose: stored, unexpired, unused and the
+        newest of its user and purpose; None otherwise. Uses nothing up."""
+        ...
+
+    async def consume_token(self, token: OneTimeToken) -> bool:
+        """Uses a found token up; whether this call did. Of concurrent calls with one token
+        exactly one returns True (compare-and-set), so a token works once."""
+        ...
 
 
 class AddressRepository(Protocol):

@@ -6,19 +6,24 @@ keeps under $EMPORIUM_VAR), so an expired or wrong-audience token is otherwise p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aio_pika
 import grpc
 import httpx
 import jwt
 import pytest
-from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
+from emporium.user.v1 import user_events_pb2, user_service_pb2, user_service_pb2_grpc
+from google.protobuf.message import Message
 
+from kit.config import RabbitSettings
 from services.user.adapters import keys as key_adapter
 from services.user.config import Settings
 
@@ -316,3 +321,249 @@ def test_the_development_admin_lists_users(api):
         if not page_token:
             break
     assert emails == ["admin@example.com"]
+
+
+# --- one-time tokens, credentials and administration ------------------------------------------
+
+
+class EventTap:
+    """A throwaway exclusive queue on `emporium.events`, bound to some of the user events
+    before the test triggers them: how the tests read the one-time tokens the notification
+    service would email."""
+
+    def __init__(self, *events: type[Message]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.types = {e.DESCRIPTOR.full_name: e for e in events}
+        self.loop.run_until_complete(self._open())
+
+    async def _open(self) -> None:
+        self.connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
+        channel = await self.connection.channel()
+        exchange = await channel.declare_exchange(
+            "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self.queue = await channel.declare_queue(
+            f"test.e2e.user.{secrets.token_hex(4)}", exclusive=True
+        )
+        for name in self.types:
+            await self.queue.bind(exchange, name)
+
+    def next(self, kind: type[Message], user_id: str, timeout: float = 15, **fields: Any) -> Any:
+        """The next event of `kind` about `user_id` with these field values (others are
+        dropped)."""
+
+        async def wait() -> Any:
+            deadline = self.loop.time() + timeout
+            while self.loop.time() < deadline:
+                message = await self.queue.get(no_ack=True, fail=False)
+                if message is None:
+                    await asyncio.sleep(0.1)
+                    continue
+                if message.type != kind.DESCRIPTOR.full_name:
+                    continue
+                event = kind.FromString(message.body)
+                if event.user_id == user_id and all(
+                    getattr(event, k) == v for k, v in fields.items()
+                ):
+                    return event
+            raise AssertionError(f"{kind.DESCRIPTOR.name} for {user_id} never arrived")
+
+        return self.loop.run_until_complete(wait())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.connection.close())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def events() -> Iterator[EventTap]:
+    tap = EventTap(
+        user_events_pb2.PasswordResetRequested,
+        user_events_pb2.EmailVerificationRequested,
+        user_events_pb2.PasswordChanged,
+    )
+    yield tap
+    tap.close()
+
+
+NEW_PASSWORD = "an entirely new passphrase"
+
+
+def refuses_password(api: httpx.Client, headers: dict[str, str], password: str) -> bool:
+    """Whether `password` is not the account's password, asked without a failed login: every
+    e2e request comes from 127.0.0.1, whose failed logins the user service throttles (20 per
+    15 minutes), so tests that fail logins on purpose would throttle every later test's."""
+    response = api.post(
+        "/v1/users/me:changePassword",
+        json={"current_password": password, "new_password": "never set by this check"},
+        headers=headers,
+    )
+    return response.status_code == 400 and violations(response) == ["current_password"]
+
+
+def test_the_password_reset_flow_over_rest(api, events):
+    user = register(api).json()
+    old_session = login(api, user["email"]).json()["refresh_token"]
+    requested = api.post("/v1/auth:requestPasswordReset", json={"email": user["email"].upper()})
+    assert requested.status_code == 200, requested.text
+    assert requested.json() == {}
+    token = events.next(user_events_pb2.PasswordResetRequested, user["id"]).token
+
+    reset = api.post("/v1/auth:resetPassword", json={"token": token, "new_password": NEW_PASSWORD})
+    assert reset.status_code == 200, reset.text
+    session = login(api, user["email"], NEW_PASSWORD)
+    assert session.status_code == 200, session.text
+    assert refuses_password(api, bearer(session.json()["access_token"]), PASSWORD)
+    assert api.post("/v1/auth:refresh", json={"refresh_token": old_session}).status_code == 401
+    assert events.next(user_events_pb2.PasswordChanged, user["id"]).email == user["email"]
+
+    again = api.post("/v1/auth:resetPassword", json={"token": token, "new_password": PASSWORD})
+    assert again.status_code == 400
+    assert violations(again) == ["token"]
+
+
+def test_a_reset_request_for_an_unknown_email_looks_the_same(api):
+    response = api.post("/v1/auth:requestPasswordReset", json={"email": _email()})
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    bad = api.post("/v1/auth:requestPasswordReset", json={"email": "not-an-email"})
+    assert (bad.status_code, violations(bad)) == (400, ["email"])
+
+
+def test_the_registration_verification_link_verifies_the_email(api, events):
+    user = register(api).json()
+    assert user.get("email_verified", False) is False
+    token = events.next(user_events_pb2.EmailVerificationRequested, user["id"]).token
+    verified = api.post("/v1/auth:verifyEmail", json={"token": token})
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["email"] == user["email"]
+    session = login(api, user["email"]).json()
+    me = api.get("/v1/users/me", headers=bearer(session["access_token"])).json()
+    assert me["email_verified"] is True
+    assert api.post("/v1/auth:verifyEmail", json={"token": token}).status_code == 400
+
+
+def test_change_password_signs_out_other_sessions_and_returns_new_tokens(api):
+    user = register(api).json()
+    first = login(api, user["email"]).json()
+    other_device = login(api, user["email"]).json()["refresh_token"]
+    wrong = api.post(
+        "/v1/users/me:changePassword",
+        json={"current_password": "not the password", "new_password": NEW_PASSWORD},
+        headers=bearer(first["access_token"]),
+    )
+    assert (wrong.status_code, violations(wrong)) == (400, ["current_password"])
+    changed = api.post(
+        "/v1/users/me:changePassword",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(first["access_token"]),
+    )
+    assert changed.status_code == 200, changed.text
+    tokens = changed.json()
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["user"]["id"] == user["id"]
+    assert api.post("/v1/auth:refresh", json={"refresh_token": other_device}).status_code == 401
+    refreshed = api.post("/v1/auth:refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    assert refuses_password(api, bearer(tokens["access_token"]), PASSWORD)
+    assert login(api, user["email"], NEW_PASSWORD).status_code == 200
+
+
+def test_change_password_needs_a_token_at_the_edge(api):
+    response = api.post(
+        "/v1/users/me:changePassword",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 401
+
+
+def _admin(api: httpx.Client) -> dict[str, str]:
+    tokens = login(api, "admin@example.com", "emporium-admin-dev")
+    assert tokens.status_code == 200, tokens.text
+    return bearer(tokens.json()["access_token"])
+
+
+def test_a_disabled_user_gets_403_at_login_until_enabled_again(api):
+    admin = _admin(api)
+    user = register(api).json()
+    session = login(api, user["email"]).json()
+    disabled = api.post(
+        f"/v1/users/{user['id']}:disable", json={"reason": "e2e test"}, headers=admin
+    )
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json()["state"] == "STATE_DISABLED"
+    denied = login(api, user["email"])
+    assert denied.status_code == 403
+    assert denied.json()["code"] == grpc.StatusCode.PERMISSION_DENIED.value[0]
+    refresh = api.post("/v1/auth:refresh", json={"refresh_token": session["refresh_token"]})
+    assert refresh.status_code == 401
+
+    enabled = api.post(f"/v1/users/{user['id']}:enable", json={}, headers=admin)
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["state"] == "STATE_ACTIVE"
+    assert login(api, user["email"]).status_code == 200
+
+
+def test_admins_cannot_disable_themselves_and_customers_cannot_disable_anyone(api):
+    admin = _admin(api)
+    me = api.get("/v1/users/me", headers=admin).json()
+    own = api.post(f"/v1/users/{me['id']}:disable", json={}, headers=admin)
+    assert own.status_code == 400, own.text
+    assert own.json()["code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    _, customer = signed_in(api)
+    forbidden = api.post(f"/v1/users/{me['id']}:disable", json={}, headers=customer)
+    assert forbidden.status_code == 403
+    assert login(api, "admin@example.com", "emporium-admin-dev").status_code == 200
+
+
+def test_set_user_roles_grants_admin_at_the_next_refresh(api):
+    admin = _admin(api)
+    user = register(api).json()
+    session = login(api, user["email"]).json()
+    granted = api.post(
+        f"/v1/users/{user['id']}:setRoles", json={"roles": ["ROLE_ADMIN"]}, headers=admin
+    )
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["roles"] == ["ROLE_CUSTOMER", "ROLE_ADMIN"]
+    refreshed = api.post("/v1/auth:refresh", json={"refresh_token": session["refresh_token"]})
+    claims = jwt.decode(refreshed.json()["access_token"], options={"verify_signature": False})
+    assert claims["roles"] == ["admin", "customer"]
+    bad = api.post(
+        f"/v1/users/{user['id']}:setRoles", json={"roles": ["ROLE_UNSPECIFIED"]}, headers=admin
+    )
+    assert (bad.status_code, violations(bad)) == (400, ["roles"])
+
+
+def test_change_email_moves_the_sign_in_and_the_new_address_verifies(api, events):
+    user, token = signed_in(api)
+    new_email = _email()
+    wrong = api.post(
+        "/v1/users/me:changeEmail",
+        json={"new_email": new_email, "current_password": "not the password"},
+        headers=token,
+    )
+    assert (wrong.status_code, violations(wrong)) == (400, ["current_password"])
+    changed = api.post(
+        "/v1/users/me:changeEmail",
+        json={"new_email": new_email.upper(), "current_password": PASSWORD},
+        headers=token,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["email"] == new_email
+    assert changed.json().get("email_verified", False) is False
+    assert api.get("/v1/users/me", headers=token).json()["email"] == new_email
+    assert login(api, new_email).status_code == 200
+    verification = events.next(
+        user_events_pb2.EmailVerificationRequested, user["id"], email=new_email
+    )
+    verified = api.post("/v1/auth:verifyEmail", json={"token": verification.token})
+    assert (verified.status_code, verified.json()["email"]) == (200, new_email)
+    # The old address is free again; the new one is taken.
+    assert register(api, user["email"]).status_code == 200
+    _, other = signed_in(api)
+    taken = api.post(
+        "/v1/users/me:changeEmail",
+        json={"new_email": new_email, "current_password": PASSWORD},
+        headers=other,
+    )
+    assert taken.status_code == 409

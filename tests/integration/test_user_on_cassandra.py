@@ -22,7 +22,13 @@ import argon2
 import grpc
 import pytest
 import pytest_asyncio
-from emporium.user.v1 import user_events_pb2, user_pb2, user_service_pb2, user_service_pb2_grpc
+from emporium.user.v1 import (
+    user_events_pb2,
+    user_pb2,
+    user_service_pb2,
+    user_service_pb2_grpc,
+    user_settings_pb2,
+)
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -33,7 +39,16 @@ from services.user.adapters import cassandra as stores
 from services.user.adapters import memory
 from services.user.adapters.passwords import Argon2Hasher
 from services.user.config import Settings
-from services.user.domain import Address, PostalAddress, State, TokenFamily, User, UserSettings
+from services.user.domain import (
+    Address,
+    OneTimeToken,
+    PostalAddress,
+    Purpose,
+    State,
+    TokenFamily,
+    User,
+    UserSettings,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -156,6 +171,111 @@ async def test_save_changes_the_account_but_never_its_email(repos):
     assert stored.last_login_time == changed.last_login_time
 
 
+def _one_time(user: User, purpose: Purpose = Purpose.PASSWORD_RESET, **fields: Any):
+    now = _now()
+    return OneTimeToken(
+        token_hash=fields.pop("token_hash", secrets.token_hex(32)),
+        purpose=purpose,
+        user_id=user.id,
+        email=user.email,
+        expire_time=fields.pop("expire_time", now + timedelta(hours=1)),
+        create_time=now,
+    )
+
+
+async def test_a_one_time_token_is_found_by_hash_and_purpose_and_works_exactly_once(repos):
+    users = repos["users"]
+    user, settings = _user()
+    await users.create(user, settings, [])
+    token = _one_time(user)
+    await users.issue_token(token, [_registered(user)])
+    assert await users.find_token(token.token_hash, Purpose.EMAIL_VERIFICATION) is None
+    assert await users.find_token(secrets.token_hex(32), Purpose.PASSWORD_RESET) is None
+    assert await users.find_token(token.token_hash, Purpose.PASSWORD_RESET) == token
+    # Ten concurrent uses of one token: exactly one gets it.
+    results = await asyncio.gather(*(users.consume_token(token) for _ in range(10)))
+    assert sorted(results) == [False] * 9 + [True]
+    assert await users.find_token(token.token_hash, Purpose.PASSWORD_RESET) is None
+
+
+async def test_a_newer_token_retires_the_older_one_of_its_purpose_only(repos):
+    users = repos["users"]
+    user, settings = _user()
+    await users.create(user, settings, [])
+    first, verification = _one_time(user), _one_time(user, Purpose.EMAIL_VERIFICATION)
+    second = _one_time(user)
+    for token in (first, verification, second):
+        await users.issue_token(token, [])
+    assert await users.find_token(first.token_hash, Purpose.PASSWORD_RESET) is None
+    assert await users.find_token(second.token_hash, Purpose.PASSWORD_RESET) == second
+    found = await users.find_token(verification.token_hash, Purpose.EMAIL_VERIFICATION)
+    assert found == verification
+
+
+async def test_an_expired_one_time_token_is_not_found(repos):
+    users = repos["users"]
+    user, settings = _user()
+    await users.create(user, settings, [])
+    token = _one_time(user, expire_time=_now() - timedelta(seconds=1))
+    await users.issue_token(token, [])
+    assert await users.find_token(token.token_hash, Purpose.PASSWORD_RESET) is None
+
+
+async def test_create_and_save_store_the_token_they_carry(repos):
+    users = repos["users"]
+    user, settings = _user()
+    at_registration = _one_time(user, Purpose.EMAIL_VERIFICATION)
+    await users.create(user, settings, [_registered(user)], at_registration)
+    found = await users.find_token(at_registration.token_hash, Purpose.EMAIL_VERIFICATION)
+    assert found == at_registration
+    with_save = _one_time(user)
+    await users.save(replace(user, email_verified=True), [], with_save)
+    assert await users.find_token(with_save.token_hash, Purpose.PASSWORD_RESET) == with_save
+    assert (await users.get(user.id)).email_verified
+
+
+async def test_change_email_moves_the_account_and_its_claim(repos):
+    users = repos["users"]
+    user, settings = _user(email_verified=True)
+    await users.create(user, settings, [])
+    new_email = f"moved{secrets.token_hex(4)}@example.com"
+    moved = replace(user, email=new_email, email_verified=False, update_time=_now())
+    token = _one_time(moved, Purpose.EMAIL_VERIFICATION)
+    await users.change_email(moved, user.email, [_registered(moved)], token)
+    assert await users.get(user.id) == moved
+    assert await users.by_email(new_email) == moved
+    assert await users.by_email(user.email) is None
+    assert await users.find_token(token.token_hash, Purpose.EMAIL_VERIFICATION) == token
+    # The previous address is free for a new account; the new one is not.
+    again, again_settings = _user(user.email)
+    await users.create(again, again_settings, [])
+    other, other_settings = _user()
+    await users.create(other, other_settings, [])
+    with pytest.raises(errors.AlreadyExists):
+        await users.change_email(replace(other, email=new_email), other.email, [])
+    assert (await users.get(other.id)).email == other.email
+    # A retry of the same change by the same account succeeds.
+    await users.change_email(moved, user.email, [])
+    assert await users.by_email(new_email) == moved
+
+
+async def test_of_racing_email_changes_to_one_address_exactly_one_wins(repos):
+    users = repos["users"]
+    target = f"wanted{secrets.token_hex(4)}@example.com"
+    accounts = [_user() for _ in range(5)]
+    for user, settings in accounts:
+        await users.create(user, settings, [])
+    results = await asyncio.gather(
+        *(users.change_email(replace(u, email=target), u.email, []) for u, _ in accounts),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, errors.AlreadyExists) for r in results if r is not None)
+    winner = await users.by_email(target)
+    assert winner is not None
+    assert winner.email == target
+
+
 async def test_addresses_are_scoped_to_their_owner(repos):
     now = _now()
     owner, stranger = str(uuid.uuid4()), str(uuid.uuid4())
@@ -214,6 +334,86 @@ async def test_login_failures_count_within_the_window_and_clear(repos):
     assert await throttle.failures(key, before) == 0
 
 
+# --- crash repair: orphan email claims (Cassandra only; the fake has no crash window) -------
+
+
+async def _orphan_claim(session, email: str, holder: str, age: timedelta) -> None:
+    await session.execute(
+        "INSERT INTO users_by_email (email, user_id, request_id, claim_time) "
+        "VALUES (%s, %s, '', %s)",
+        (email, uuid.UUID(holder), _now() - age),
+    )
+
+
+async def test_a_claim_left_by_an_email_change_that_died_is_taken_over_once_stale(
+    session, cassandra_stores
+):
+    users = cassandra_stores.users
+    # An account claimed this address, then died before moving its row to it.
+    mover, mover_settings = _user()
+    await users.create(mover, mover_settings, [])
+    email = f"half-moved{secrets.token_hex(4)}@example.com"
+    await _orphan_claim(session, email, mover.id, timedelta(seconds=5))
+    assert await users.by_email(email) is None  # nobody signs in with it
+    fresh, fresh_settings = _user(email)
+    with pytest.raises(errors.AlreadyExists):  # the writer might still be at work
+        await users.create(fresh, fresh_settings, [])
+    # The account itself may finish the change at once.
+    moved = replace(mover, email=email)
+    await users.change_email(moved, mover.email, [])
+    assert await users.by_email(email) == moved
+
+    stale = f"stale{secrets.token_hex(4)}@example.com"
+    await _orphan_claim(session, stale, mover.id, stores.ORPHAN_CLAIM_AFTER + timedelta(seconds=1))
+    late, late_settings = _user(stale)
+    assert await users.create(late, late_settings, []) == late
+    assert await users.by_email(stale) == late
+
+
+async def test_a_claim_left_by_a_move_that_died_before_releasing_frees_the_old_address(
+    session, cassandra_stores
+):
+    users = cassandra_stores.users
+    user, settings = _user()
+    await users.create(user, settings, [])
+    # The account row already has the new address; the old claim was never released.
+    moved = replace(user, email=f"new{secrets.token_hex(4)}@example.com")
+    await users.change_email(moved, moved.email, [])  # as if the release never ran
+    await session.execute(
+        "UPDATE users_by_email SET claim_time = %s WHERE email = %s",
+        (_now() - stores.ORPHAN_CLAIM_AFTER - timedelta(seconds=1), user.email),
+    )
+    assert await users.by_email(user.email) is None
+    again, again_settings = _user(user.email)
+    assert await users.create(again, again_settings, []) == again
+
+
+async def test_a_retry_finishes_a_registration_that_died_after_claiming_the_email(
+    session, cassandra_stores
+):
+    users = cassandra_stores.users
+    request_id = str(uuid.uuid4())
+    email = f"half-registered{secrets.token_hex(4)}@example.com"
+    claimed = str(uuid.uuid4())
+    await session.execute(
+        "INSERT INTO users_by_email (email, user_id, request_id, claim_time) "
+        "VALUES (%s, %s, %s, %s)",
+        (email, uuid.UUID(claimed), request_id, _now()),
+    )
+    retry, settings = _user(email, request_id=request_id)
+    token = _one_time(retry, Purpose.EMAIL_VERIFICATION)
+    event = user_events_pb2.UserRegistered(
+        user_id=retry.id, email=email, settings=user_settings_pb2.UserSettings(user_id=retry.id)
+    )
+    stored = await users.create(retry, settings, [event], token)
+    assert stored.id == claimed
+    assert (await users.by_email(email)).id == claimed
+    assert (await users.find_token(token.token_hash, Purpose.EMAIL_VERIFICATION)).user_id == claimed
+    rekeyed = stores._with_id(event, retry.id, claimed)
+    assert (rekeyed.user_id, rekeyed.settings.user_id, rekeyed.email) == (claimed, claimed, email)
+    assert event.user_id == retry.id  # the caller's message is left alone
+
+
 # --- the whole service on Cassandra and RabbitMQ ---------------------------------------------
 
 
@@ -259,6 +459,20 @@ async def running(events_queue, session) -> AsyncIterator[Running]:
     await asyncio.gather(*tasks, return_exceptions=True)
     await grpc_server.stop(0)
     await app.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def reset_queue() -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """A throwaway queue bound to PasswordResetRequested, declared before anything publishes."""
+    connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(
+        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(f"test.user.reset{SUFFIX}", exclusive=True)
+    await queue.bind(exchange, "emporium.user.v1.PasswordResetRequested")
+    yield queue
+    await connection.close()
 
 
 async def _register(running: Running, email: str, **kw: Any) -> user_pb2.User:
@@ -311,3 +525,44 @@ async def test_racing_registrations_over_grpc_create_one_account(running):
     codes = {r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)}
     assert len(winners) == 1
     assert codes == {grpc.StatusCode.ALREADY_EXISTS}
+
+
+async def _reset_token(queue: aio_pika.abc.AbstractQueue, user_id: str) -> str:
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            event = user_events_pb2.PasswordResetRequested.FromString(message.body)
+            if event.user_id == user_id:
+                return event.token
+        assert asyncio.get_running_loop().time() < deadline, "PasswordResetRequested never came"
+        await asyncio.sleep(0.1)
+
+
+async def test_of_concurrent_resets_with_one_token_on_cassandra_exactly_one_succeeds(
+    reset_queue, running, session
+):
+    user = await _register(running, f"reset{SUFFIX}@example.com")
+    await running.stub.RequestPasswordReset(
+        user_service_pb2.RequestPasswordResetRequest(email=user.email)
+    )
+    token = await _reset_token(reset_queue, user.id)
+    rows = await session.execute("SELECT token_hash FROM one_time_tokens")
+    assert token not in {r.token_hash for r in rows}  # only its hash is stored
+
+    async def reset(password: str):
+        return await running.stub.ResetPassword(
+            user_service_pb2.ResetPasswordRequest(token=token, new_password=password)
+        )
+
+    results = await asyncio.gather(
+        *(reset(f"new passphrase number {n}") for n in range(5)), return_exceptions=True
+    )
+    failures = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(failures) == 4
+    assert {f.code() for f in failures} == {grpc.StatusCode.INVALID_ARGUMENT}
+    [winner] = [n for n, r in enumerate(results) if not isinstance(r, grpc.aio.AioRpcError)]
+    tokens = await running.stub.Login(
+        user_service_pb2.LoginRequest(email=user.email, password=f"new passphrase number {winner}")
+    )
+    assert tokens.user.id == user.id

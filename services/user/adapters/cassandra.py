@@ -2,7 +2,15 @@
 
 Tables are in `schema.cql`. Every state change that causes events is one LOGGED batch with its
 outbox rows (kit.outbox), so an account never exists without its UserRegistered event and no
-event is published for a change that was not stored.
+event is published for a change that was not stored. A one-time token is stored in the same
+batch as the event that carries it, so no email ever holds a token that was not stored.
+
+Email uniqueness is a claim row in `users_by_email` (LWT). The account row is the truth: a
+claim whose account does not hold that address is an orphan, left by a writer that died
+between the claim and the account write (registration, email change) or between the account
+write and the release (email change, deletion). Orphans are harmless (login and `by_email`
+check the account's own email) and the next claim of the address takes them over once they
+are ORPHAN_CLAIM_AFTER old; the account that made the claim may reuse it at once.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ from kit.outbox import CassandraOutbox, Relay
 from services.user.domain import (
     Address,
     NotificationChannels,
+    OneTimeToken,
     PostalAddress,
+    Purpose,
     State,
     TokenFamily,
     User,
@@ -47,6 +57,7 @@ ADDRESS_COLUMNS = (
     "user_id, id, label, postal_address, phone_number, default_shipping, default_billing, "
     "request_id, create_time, update_time"
 )
+ONE_TIME_COLUMNS = "token_hash, purpose, user_id, email, expire_time, create_time"
 FAMILY_COLUMNS = (
     "family_id, user_id, current_token_id, current_secret_hash, rotated, revoked, "
     "expire_time, create_time"
@@ -77,6 +88,25 @@ def _events(messages: Sequence[Message], key: str, *, stable: bool = False) -> l
     ]
 
 
+def _with_id(message: Message, old: str, new: str) -> Message:
+    """A copy of `message` in which every singular string field holding the id `old` (a
+    UUID, so nothing but an id can equal it), nested messages included, holds `new`."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+
+    def rewrite(m: Message) -> None:
+        for field, value in m.ListFields():
+            if field.is_repeated:
+                continue
+            if field.type == field.TYPE_STRING and value == old:
+                setattr(m, field.name, new)
+            elif field.type == field.TYPE_MESSAGE:
+                rewrite(value)
+
+    rewrite(copy)
+    return copy
+
+
 class Statements:
     """Every statement the adapters run, prepared once at start-up."""
 
@@ -100,6 +130,7 @@ class Statements:
             "phone_number = ?, email_verified = ?, last_login_time = ?, update_time = ? "
             "WHERE id = ?"
         )
+        self.set_email = await p("UPDATE users SET email = ? WHERE id = ?")
         self.anonymise_user = await p(
             "UPDATE users SET email = ?, display_name = ?, password_hash = ?, state = ?, "
             "phone_number = ?, update_time = ? WHERE id = ?"
@@ -152,6 +183,21 @@ class Statements:
         )
         self.insert_failure = await p("INSERT INTO login_failures (key, at) VALUES (?, now())")
         self.clear_failures = await p("DELETE FROM login_failures WHERE key = ?")
+        self.insert_token = await p(
+            f"INSERT INTO one_time_tokens ({ONE_TIME_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+            "USING TTL ?"
+        )
+        self.insert_live_token = await p(
+            "INSERT INTO one_time_tokens_by_user (user_id, purpose, token_hash) "
+            "VALUES (?, ?, ?) USING TTL ?"
+        )
+        self.select_token = await p(
+            f"SELECT {ONE_TIME_COLUMNS} FROM one_time_tokens WHERE token_hash = ?"
+        )
+        self.select_live_token = await p(
+            "SELECT token_hash FROM one_time_tokens_by_user WHERE user_id = ? AND purpose = ?"
+        )
+        self.consume_token = await p("DELETE FROM one_time_tokens WHERE token_hash = ? IF EXISTS")
         return self
 
 
@@ -169,6 +215,17 @@ def _user(row: Any) -> User:
         email_verified=bool(row.email_verified),
         last_login_time=_utc(row.last_login_time),
         request_id=row.request_id or "",
+    )
+
+
+def _one_time(row: Any) -> OneTimeToken:
+    return OneTimeToken(
+        token_hash=row.token_hash,
+        purpose=Purpose(row.purpose),
+        user_id=str(row.user_id),
+        email=row.email,
+        expire_time=_utc(row.expire_time),
+        create_time=_utc(row.create_time),
     )
 
 
@@ -213,7 +270,13 @@ class CassandraUserRepository:
         self.q = q
         self.outbox = outbox
 
-    async def create(self, user: User, settings: UserSettings, events: Sequence[Message]) -> User:
+    async def create(
+        self,
+        user: User,
+        settings: UserSettings,
+        events: Sequence[Message],
+        token: OneTimeToken | None = None,
+    ) -> User:
         rows = await self.session.execute(
             self.q.claim_email,
             (user.email, _uuid(user.id), user.request_id, user.create_time),
@@ -222,34 +285,65 @@ class CassandraUserRepository:
             holder = rows[0]
             stored = await self.get(str(holder.user_id))
             same_request = bool(user.request_id) and holder.request_id == user.request_id
-            if stored is not None:
+            if stored is not None and stored.email == user.email:
                 if same_request:
                     return stored
                 raise errors.AlreadyExists("an account with this email already exists")
-            if same_request:
+            if same_request and stored is None:
                 # The first attempt claimed the email and died before storing the account:
-                # finish its work under the id it claimed.
-                user = replace(user, id=str(holder.user_id))
-                settings = replace(settings, user_id=user.id)
-            elif _utc(holder.claim_time) > user.create_time - ORPHAN_CLAIM_AFTER or not applied(
-                await self.session.execute(
-                    self.q.take_over_email,
-                    (
-                        _uuid(user.id),
-                        user.request_id,
-                        user.create_time,
-                        user.email,
-                        holder.user_id,
-                    ),
-                )
+                # finish its work under the id it claimed (events and token included).
+                claimed = str(holder.user_id)
+                events = [_with_id(m, user.id, claimed) for m in events]
+                user = replace(user, id=claimed)
+                settings = replace(settings, user_id=claimed)
+                if token is not None:
+                    token = replace(token, user_id=claimed)
+            elif not await self._take_over_orphan(
+                holder, user.email, user.id, user.request_id, user.create_time
             ):
                 # A registration in flight (or one that just won the take-over) holds it.
                 raise errors.AlreadyExists("an account with this email already exists")
         batch = self.session.batch()
         batch.add(self.q.insert_user, self._user_params(user))
         batch.add(self.q.insert_settings, _settings_params(settings))
+        self._add_token(batch, token)
         await self.outbox.write(batch, _events(events, user.id, stable=True), key=user.id)
         return user
+
+    async def _take_over_orphan(
+        self, holder: Any, email: str, user_id: str, request_id: str, at: datetime
+    ) -> bool:
+        """Takes over a claim whose account does not hold `email` once the claim is
+        ORPHAN_CLAIM_AFTER old (younger, its writer may still be at work); whether it did."""
+        if holder.claim_time is not None and _utc(holder.claim_time) > at - ORPHAN_CLAIM_AFTER:
+            return False
+        rows = await self.session.execute(
+            self.q.take_over_email, (_uuid(user_id), request_id, at, email, holder.user_id)
+        )
+        return applied(rows)
+
+    def _add_token(self, batch: Any, token: OneTimeToken | None) -> None:
+        """Adds a one-time token and its live-token pointer (which retires the user's earlier
+        tokens of the purpose) to `batch`; both expire with the token."""
+        if token is None:
+            return
+        ttl = _ttl(token.expire_time)
+        batch.add(
+            self.q.insert_token,
+            (
+                token.token_hash,
+                token.purpose.value,
+                _uuid(token.user_id),
+                token.email,
+                token.expire_time,
+                token.create_time,
+                ttl,
+            ),
+        )
+        batch.add(
+            self.q.insert_live_token,
+            (_uuid(token.user_id), token.purpose.value, token.token_hash, ttl),
+        )
 
     @staticmethod
     def _user_params(u: User) -> tuple[Any, ...]:
@@ -280,8 +374,21 @@ class CassandraUserRepository:
         # An orphan claim, or an account that changed its email since: not this address.
         return user if user is not None and user.email == email else None
 
-    async def save(self, user: User, events: Sequence[Message] = ()) -> None:
-        params = (
+    async def save(
+        self, user: User, events: Sequence[Message] = (), token: OneTimeToken | None = None
+    ) -> None:
+        params = self._update_params(user)
+        if not events and token is None:
+            await self.session.execute(self.q.update_user, params)
+            return
+        batch = self.session.batch()
+        batch.add(self.q.update_user, params)
+        self._add_token(batch, token)
+        await self.outbox.write(batch, _events(events, user.id), key=user.id)
+
+    @staticmethod
+    def _update_params(user: User) -> tuple[Any, ...]:
+        return (
             user.display_name,
             user.password_hash,
             set(user.roles),
@@ -292,12 +399,40 @@ class CassandraUserRepository:
             user.update_time,
             _uuid(user.id),
         )
-        if not events:
-            await self.session.execute(self.q.update_user, params)
-            return
+
+    async def change_email(
+        self,
+        user: User,
+        previous_email: str,
+        events: Sequence[Message],
+        token: OneTimeToken | None = None,
+    ) -> None:
+        """Claim the new address, then move the account, then free the old address.
+
+        That order keeps the address unique at every step. A crash after the claim leaves a
+        claim of the new address by an account that still has the old one; a crash after the
+        account write leaves the old address claimed by an account that has moved on. Both
+        are orphans (see the module docstring): nobody can sign in with them, a retry by the
+        same account reuses its own claim, and anyone else's claim takes them over after
+        ORPHAN_CLAIM_AFTER.
+        """
+        rows = await self.session.execute(
+            self.q.claim_email, (user.email, _uuid(user.id), "", user.update_time)
+        )
+        if not applied(rows) and str(rows[0].user_id) != user.id:
+            holder = rows[0]
+            stored = await self.get(str(holder.user_id))
+            if (stored is not None and stored.email == user.email) or not (
+                await self._take_over_orphan(holder, user.email, user.id, "", user.update_time)
+            ):
+                raise errors.AlreadyExists("an account with this email already exists")
         batch = self.session.batch()
-        batch.add(self.q.update_user, params)
+        batch.add(self.q.update_user, self._update_params(user))
+        batch.add(self.q.set_email, (user.email, _uuid(user.id)))
+        self._add_token(batch, token)
         await self.outbox.write(batch, _events(events, user.id), key=user.id)
+        if previous_email != user.email:
+            await self.session.execute(self.q.release_email, (previous_email, _uuid(user.id)))
 
     async def delete(self, user: User, events: Sequence[Message]) -> None:
         stored = await self.get(user.id)
@@ -333,6 +468,30 @@ class CassandraUserRepository:
         batch = self.session.batch()
         batch.add(self.q.insert_settings, _settings_params(settings))
         await self.outbox.write(batch, _events(events, settings.user_id), key=settings.user_id)
+
+    async def issue_token(self, token: OneTimeToken, events: Sequence[Message]) -> None:
+        batch = self.session.batch()
+        self._add_token(batch, token)
+        await self.outbox.write(batch, _events(events, token.user_id), key=token.user_id)
+
+    async def find_token(self, token_hash: str, purpose: Purpose) -> OneTimeToken | None:
+        rows = await self.session.execute(self.q.select_token, (token_hash,))
+        if not rows:
+            return None
+        token = _one_time(rows[0])
+        # The TTL removes the row at expiry at the latest; this catches the last second.
+        if token.purpose is not purpose or token.expire_time <= datetime.now(UTC):
+            return None
+        live = await self.session.execute(
+            self.q.select_live_token, (_uuid(token.user_id), token.purpose.value)
+        )
+        if not live or live[0].token_hash != token_hash:
+            return None  # a newer token of the same purpose replaced it
+        return token
+
+    async def consume_token(self, token: OneTimeToken) -> bool:
+        rows = await self.session.execute(self.q.consume_token, (token.token_hash,))
+        return applied(rows)
 
 
 def _address(row: Any) -> Address:

@@ -1,7 +1,8 @@
 """In-memory adapters of the user service's ports, for unit tests.
 
-They pass the same contract tests as the Cassandra adapters (tests/integration/test_user_store.py
-runs one suite over both), so a handler test on them says something about production.
+They pass the same contract tests as the Cassandra adapters (one suite in
+tests/integration/test_user_on_cassandra.py runs over both), so a handler test on them says
+something about production.
 """
 
 from __future__ import annotations
@@ -10,12 +11,20 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
 from kit import errors
-from services.user.domain import Address, State, TokenFamily, User, UserSettings
+from services.user.domain import (
+    Address,
+    OneTimeToken,
+    Purpose,
+    State,
+    TokenFamily,
+    User,
+    UserSettings,
+)
 
 
 class InMemoryUserRepository:
@@ -23,11 +32,25 @@ class InMemoryUserRepository:
         self.users: dict[str, User] = {}
         self.emails: dict[str, str] = {}
         self.settings: dict[str, UserSettings] = {}
+        # One-time tokens by hash, and the hash of each user's live token per purpose.
+        self.one_time: dict[str, OneTimeToken] = {}
+        self.live_tokens: dict[tuple[str, Purpose], str] = {}
         # Every event a write stored, in order: what the outbox relay would publish.
         self.events: list[Message] = []
         self._lock = asyncio.Lock()
 
-    async def create(self, user: User, settings: UserSettings, events: Sequence[Message]) -> User:
+    def _store_token(self, token: OneTimeToken | None) -> None:
+        if token is not None:
+            self.one_time[token.token_hash] = token
+            self.live_tokens[(token.user_id, token.purpose)] = token.token_hash
+
+    async def create(
+        self,
+        user: User,
+        settings: UserSettings,
+        events: Sequence[Message],
+        token: OneTimeToken | None = None,
+    ) -> User:
         async with self._lock:
             holder = self.emails.get(user.email)
             if holder is not None:
@@ -38,6 +61,7 @@ class InMemoryUserRepository:
             self.emails[user.email] = user.id
             self.users[user.id] = user
             self.settings[user.id] = settings
+            self._store_token(token)
             self.events.extend(events)
             return user
 
@@ -48,10 +72,31 @@ class InMemoryUserRepository:
         holder = self.emails.get(email)
         return self.users.get(holder) if holder else None
 
-    async def save(self, user: User, events: Sequence[Message] = ()) -> None:
+    async def save(
+        self, user: User, events: Sequence[Message] = (), token: OneTimeToken | None = None
+    ) -> None:
         stored = self.users[user.id]
         self.users[user.id] = replace(user, email=stored.email)
+        self._store_token(token)
         self.events.extend(events)
+
+    async def change_email(
+        self,
+        user: User,
+        previous_email: str,
+        events: Sequence[Message],
+        token: OneTimeToken | None = None,
+    ) -> None:
+        async with self._lock:
+            holder = self.emails.get(user.email)
+            if holder is not None and holder != user.id:
+                raise errors.AlreadyExists("an account with this email already exists")
+            self.emails[user.email] = user.id
+            self.users[user.id] = user
+            self._store_token(token)
+            self.events.extend(events)
+            if self.emails.get(previous_email) == user.id:
+                del self.emails[previous_email]
 
     async def delete(self, user: User, events: Sequence[Message]) -> None:
         stored = self.users[user.id]
@@ -74,6 +119,25 @@ class InMemoryUserRepository:
     async def save_settings(self, settings: UserSettings, events: Sequence[Message]) -> None:
         self.settings[settings.user_id] = settings
         self.events.extend(events)
+
+    async def issue_token(self, token: OneTimeToken, events: Sequence[Message]) -> None:
+        self._store_token(token)
+        self.events.extend(events)
+
+    async def find_token(self, token_hash: str, purpose: Purpose) -> OneTimeToken | None:
+        token = self.one_time.get(token_hash)
+        if token is None or token.purpose is not purpose:
+            return None
+        # What Cassandra's TTL does to an expired row.
+        if token.expire_time <= datetime.now(UTC):
+            return None
+        if self.live_tokens.get((token.user_id, token.purpose)) != token_hash:
+            return None
+        return token
+
+    async def consume_token(self, token: OneTimeToken) -> bool:
+        # No await between the check and the delete: atomic on the event loop.
+        return self.one_time.pop(token.token_hash, None) is not None
 
 
 class InMemoryAddressRepository:
