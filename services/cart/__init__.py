@@ -1,0 +1,1 @@
+"""The cart service: one cart per signed-in user, on Redis."""

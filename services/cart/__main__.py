@@ -1,0 +1,15 @@
+"""Starts the cart service: `python -m services.cart`."""
+
+from kit import server, telemetry
+from services.cart import bootstrap
+from services.cart.config import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    telemetry.setup(settings.telemetry)
+    server.run(settings.server, lambda: bootstrap.build(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""The wall clock, as the handlers' Clock port."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        # Millisecond precision: what a protobuf round trip of the stored cart keeps exactly.
+        now = datetime.now(UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
