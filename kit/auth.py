@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
 
+import grpc
 import jwt
 from emporium.access.v1 import access_pb2
 from google.protobuf import descriptor_pool
 
 from kit import errors
+from kit.config import AuthSettings
 
 ADMIN_ROLE = "admin"
 ALGORITHMS = ("ES256",)
@@ -203,3 +205,40 @@ async def authorize(
     if access == access_pb2.ACCESS_ADMIN and not principal.admin:
         raise errors.PermissionDenied("this call needs the admin role")
     return principal
+
+
+class UserServiceJwks:
+    """A KeySource: the user service's JWK Set over gRPC (`UserService.GetJwks`).
+
+    JwtVerifier caches the keys and calls this only for a key id it has not seen (at most every
+    30 s), so a user service that is down makes token checks UNAVAILABLE, never a crash. The
+    channel opens on first use: no I/O at start-up.
+    """
+
+    def __init__(self, address: str, *, timeout_seconds: float = 5.0) -> None:
+        self.address = address
+        self.timeout = timeout_seconds
+        self._channel: grpc.aio.Channel | None = None
+
+    async def __call__(self) -> bytes:
+        from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(
+                self.address, options=[("grpc.enable_http_proxy", 0)]
+            )
+        stub = user_service_pb2_grpc.UserServiceStub(self._channel)
+        reply = await stub.GetJwks(user_service_pb2.GetJwksRequest(), timeout=self.timeout)
+        return reply.data
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
+def user_service_verifier(
+    settings: AuthSettings, user_address: str
+) -> tuple[JwtVerifier, Callable[[], Awaitable[None]]]:
+    """The verifier every service but the user service uses, and the coroutine that closes it."""
+    keys = UserServiceJwks(user_address)
+    return JwtVerifier(keys, issuer=settings.issuer, audience=settings.audience), keys.close

@@ -83,13 +83,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
         background.append(bus.consumer(settings.queue, handle).run)
     verifier = overrides.get("verifier")
     if verifier is None:
-        from services.cart.adapters.jwks import UserServiceJwks
-
-        jwks = UserServiceJwks(settings.user.address)
-        closers.append(jwks.close)
-        verifier = auth.JwtVerifier(
-            jwks, issuer=settings.auth.issuer, audience=settings.auth.audience
-        )
+        verifier, close_verifier = auth.user_service_verifier(settings.auth, settings.user.address)
+        closers.append(close_verifier)
 
     async def close() -> None:
         # Consumers and the relay stop with the bus before Redis goes away.
