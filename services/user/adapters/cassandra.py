@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 from kit import errors
 from kit.cassandra import CassandraSession, applied
 from kit.events import Event
-from kit.outbox import CassandraOutbox, Relay
+from kit.outbox import OUTBOX_LEASE_CQL, CassandraLease, CassandraOutbox, Relay
 from services.user.domain import (
     Address,
     NotificationChannels,
@@ -656,6 +656,8 @@ class Stores:
     tokens: CassandraTokenRepository
     throttle: CassandraLoginThrottle
     outbox: CassandraOutbox
+    # With several replicas, only the lease holder relays: no event goes out twice.
+    lease: CassandraLease
 
     @property
     def ports(self) -> dict[str, Any]:
@@ -667,11 +669,13 @@ class Stores:
         }
 
     def relay(self, bus: Any) -> Relay:
-        return Relay(self.outbox, bus)
+        return Relay(self.outbox, bus, lease=self.lease)
 
 
 async def build(session: CassandraSession) -> Stores:
     outbox = await CassandraOutbox.open(session, create_table=True)
+    await session.execute(OUTBOX_LEASE_CQL)
+    lease = await CassandraLease.open(session)
     q = await Statements().prepare(session)
     return Stores(
         users=CassandraUserRepository(session, q, outbox),
@@ -679,4 +683,5 @@ async def build(session: CassandraSession) -> Stores:
         tokens=CassandraTokenRepository(session, q),
         throttle=CassandraLoginThrottle(session, q),
         outbox=outbox,
+        lease=lease,
     )
