@@ -1,0 +1,1 @@
+"""The catalog service: products, categories, stock and reservations, reviews, the read cache."""

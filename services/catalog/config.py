@@ -1,0 +1,81 @@
+"""The catalog service's settings: one frozen object built from the environment at start."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from kit.config import (
+    AuthSettings,
+    CassandraSettings,
+    ConfigError,
+    Env,
+    RabbitSettings,
+    RedisSettings,
+    ServerSettings,
+    TelemetrySettings,
+    integer,
+    number,
+    string,
+)
+
+NAME = "catalog"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the catalog service reads from its environment.
+
+    EMPORIUM_CATALOG_CURRENCY                 the shop's currency, ISO 4217 (USD)
+    EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS  how long a reservation holds when ReserveStock
+                                              names no ttl (900); tests set a few seconds
+    EMPORIUM_CATALOG_SWEEP_SECONDS            how often expired reservations are released (5)
+    EMPORIUM_CATALOG_CACHE_TTL_SECONDS        how long a cached product lives in Redis (300)
+    EMPORIUM_CATALOG_CACHE_PREFIX             prefix of the cache's Redis keys (catalog:)
+    EMPORIUM_CATALOG_CACHE_LOG_SECONDS        how often cache hit/miss totals are logged (60)
+    EMPORIUM_CATALOG_LOW_STOCK_THRESHOLD      available units at or below which a change is
+                                              logged as low stock (5); consumers of
+                                              StockLevelChanged apply their own
+    EMPORIUM_USER_GRPC_HOST / _PORT           where the user service serves the JWK Set
+    """
+
+    server: ServerSettings
+    telemetry: TelemetrySettings
+    auth: AuthSettings
+    cassandra: CassandraSettings
+    rabbit: RabbitSettings
+    redis: RedisSettings
+    user_address: str
+    currency: str = "USD"
+    reservation_ttl_seconds: float = 900
+    sweep_seconds: float = 5
+    cache_ttl_seconds: float = 300
+    cache_prefix: str = "catalog:"
+    cache_log_seconds: float = 60
+    low_stock_threshold: int = 5
+
+    @classmethod
+    def from_env(cls, env: Env = os.environ) -> Settings:
+        currency = string(env, "EMPORIUM_CATALOG_CURRENCY", "USD").upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ConfigError(f"EMPORIUM_CATALOG_CURRENCY must be ISO 4217, got {currency!r}")
+        ttl = number(env, "EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS", 900)
+        if ttl <= 0:
+            raise ConfigError("EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS must be positive")
+        return cls(
+            server=ServerSettings.from_env(NAME, env),
+            telemetry=TelemetrySettings.from_env(NAME, env),
+            auth=AuthSettings.from_env(env),
+            cassandra=CassandraSettings.from_env("emporium_catalog", env),
+            rabbit=RabbitSettings.from_env(env),
+            redis=RedisSettings.from_env(env),
+            user_address=ServerSettings.from_env("user", env).address,
+            currency=currency,
+            reservation_ttl_seconds=ttl,
+            sweep_seconds=number(env, "EMPORIUM_CATALOG_SWEEP_SECONDS", 5),
+            cache_ttl_seconds=number(env, "EMPORIUM_CATALOG_CACHE_TTL_SECONDS", 300),
+            cache_prefix=string(env, "EMPORIUM_CATALOG_CACHE_PREFIX", "catalog:"),
+            cache_log_seconds=integer(env, "EMPORIUM_CATALOG_CACHE_LOG_SECONDS", 60),
+            low_stock_threshold=integer(env, "EMPORIUM_CATALOG_LOW_STOCK_THRESHOLD", 5),
+        )
