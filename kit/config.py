@@ -16,6 +16,8 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_LOG_LEVEL                  INFO
     EMPORIUM_KEYSPACE_SUFFIX / EMPORIUM_MONGO_DATABASE_SUFFIX   isolate test runs ("")
     EMPORIUM_JWT_ISSUER / EMPORIUM_JWT_AUDIENCE   claims every access token must carry
+    EMPORIUM_SHOP_CURRENCY              the shop's currency, ISO 4217 (USD): catalog prices,
+                                        cart and order totals are all in it
     EMPORIUM_ENV                        "development" (default) or "production": production
                                         refuses development fallbacks such as generated keys
 
@@ -207,3 +209,11 @@ class AuthSettings:
             audience=string(env, "EMPORIUM_JWT_AUDIENCE", cls.audience),
             production=stage == "production",
         )
+
+
+def shop_currency(env: Env = os.environ) -> str:
+    """The one currency the shop sells in (EMPORIUM_SHOP_CURRENCY, ISO 4217, default USD)."""
+    currency = string(env, "EMPORIUM_SHOP_CURRENCY", "USD").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ConfigError(f"EMPORIUM_SHOP_CURRENCY must be an ISO 4217 code, got {currency!r}")
+    return currency

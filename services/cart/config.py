@@ -15,6 +15,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    shop_currency,
     string,
 )
 
@@ -31,9 +32,8 @@ class Settings:
     EMPORIUM_CART_KEY_PREFIX         prefix of every Redis key the service writes
                                      ("emporium:cart:"); tests use a random one
     EMPORIUM_CART_QUEUE              the service's RabbitMQ queue ("cart")
-    EMPORIUM_CATALOG_CURRENCY        the shop's currency, as the catalog prices in it ("USD"):
-                                     an empty cart's subtotal; products in another currency
-                                     cannot be added (one variable for both services)
+    EMPORIUM_SHOP_CURRENCY           the shop's currency (kit.config, "USD"): an empty cart's
+                                     subtotal; products in another currency cannot be added
     EMPORIUM_CART_CATALOG_TIMEOUT_SECONDS   deadline of each call to the catalog (2)
     The catalog and user services are found where they listen (EMPORIUM_CATALOG_GRPC_HOST /
     _PORT, EMPORIUM_USER_GRPC_HOST / _PORT, defaults from gateway/services.yaml).
@@ -57,9 +57,7 @@ class Settings:
         ttl = integer(env, "EMPORIUM_CART_TTL_SECONDS", DEFAULT_TTL_SECONDS)
         if ttl < 1:
             raise ConfigError("EMPORIUM_CART_TTL_SECONDS must be at least 1")
-        currency = string(env, "EMPORIUM_CATALOG_CURRENCY", "USD").upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise ConfigError(f"EMPORIUM_CATALOG_CURRENCY must be ISO 4217, got {currency!r}")
+        currency = shop_currency(env)
         return cls(
             server=ServerSettings.from_env(NAME, env),
             telemetry=TelemetrySettings.from_env(NAME, env),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from kit.config import (
@@ -17,6 +16,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    shop_currency,
     string,
 )
 
@@ -27,7 +27,7 @@ NAME = "catalog"
 class Settings:
     """Everything the catalog service reads from its environment.
 
-    EMPORIUM_CATALOG_CURRENCY                 the shop's currency, ISO 4217 (USD)
+    EMPORIUM_SHOP_CURRENCY                    the shop's currency, ISO 4217 (USD; kit.config)
     EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS  how long a reservation holds when ReserveStock
                                               names no ttl (900); tests set a few seconds
     EMPORIUM_CATALOG_SWEEP_SECONDS            how often expired reservations are released (5)
@@ -57,9 +57,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
-        currency = string(env, "EMPORIUM_CATALOG_CURRENCY", "USD").upper()
-        if not re.fullmatch(r"[A-Z]{3}", currency):
-            raise ConfigError(f"EMPORIUM_CATALOG_CURRENCY must be ISO 4217, got {currency!r}")
+        currency = shop_currency(env)
         ttl = number(env, "EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS", 900)
         if ttl <= 0:
             raise ConfigError("EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS must be positive")

@@ -84,8 +84,8 @@ def test_settings_default_to_the_local_stack_and_refuse_bad_values():
     )
     assert settings.ttl_seconds == 30 * 24 * 3600
     assert settings.shop_currency == "USD"
-    assert Settings.from_env({"EMPORIUM_CATALOG_CURRENCY": "eur"}).shop_currency == "EUR"
+    assert Settings.from_env({"EMPORIUM_SHOP_CURRENCY": "eur"}).shop_currency == "EUR"
     with pytest.raises(ConfigError):
         Settings.from_env({"EMPORIUM_CART_TTL_SECONDS": "0"})
     with pytest.raises(ConfigError):
-        Settings.from_env({"EMPORIUM_CATALOG_CURRENCY": "dollars"})
+        Settings.from_env({"EMPORIUM_SHOP_CURRENCY": "dollars"})
