@@ -8,10 +8,10 @@ from typing import Any
 from emporium.cart.v1 import cart_service_pb2, cart_service_pb2_grpc
 
 from kit import auth, events
+from kit.clock import SystemClock
 from kit.inbox import idempotent
 from kit.server import App
 from services.cart import consumers
-from services.cart.adapters.clock import SystemClock
 from services.cart.config import Settings
 from services.cart.grpc_api import CartService
 from services.cart.handlers import CartHandlers

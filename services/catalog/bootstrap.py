@@ -11,8 +11,8 @@ from typing import Any
 from emporium.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 
 from kit import auth
+from kit.clock import SystemClock
 from kit.server import App
-from services.catalog.adapters.clock import SystemClock
 from services.catalog.config import Settings
 from services.catalog.grpc_api import CatalogService
 from services.catalog.handlers import CatalogHandlers

@@ -10,9 +10,9 @@ from typing import Any
 from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
 
 from kit import auth
+from kit.clock import SystemClock
 from kit.server import App
 from services.user.adapters import keys as key_adapter
-from services.user.adapters.clock import SystemClock
 from services.user.adapters.passwords import Argon2Hasher
 from services.user.config import Settings
 from services.user.domain import ThrottlePolicy
