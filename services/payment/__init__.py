@@ -1,0 +1,1 @@
+"""The payment service: payment methods (tokens only), payments, refunds."""
