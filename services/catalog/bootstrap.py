@@ -13,6 +13,7 @@ from emporium.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from kit import auth
 from kit.clock import SystemClock
 from kit.server import App
+from services.catalog import consumers
 from services.catalog.config import Settings
 from services.catalog.grpc_api import CatalogService
 from services.catalog.handlers import CatalogHandlers
@@ -26,10 +27,16 @@ log = logging.getLogger(__name__)
 
 async def build(settings: Settings, **overrides: Any) -> App:
     """The running service. Tests pass fakes for any port by name (`products=`, `cache=` ...),
-    `verifier=` for the token check, and `sweeper=False` to drive `handlers.sweep()` by hand."""
+    `verifier=` for the token check, and `sweeper=False` to drive `handlers.sweep()` by hand.
+
+    On Cassandra the service also connects to RabbitMQ (or uses `bus=`, a kit.bus.Bus; None for
+    neither relay nor consumers) and consumes its queue (`settings.queue`) through an inbox in
+    its keyspace (`inbox=` overrides it)."""
     closers = []
     background = []
     ports: dict[str, Any] = {}
+    bus = overrides.get("bus")
+    session = None
     if set(STORES) - overrides.keys():
         from kit import bus as event_bus
         from kit import cassandra
@@ -42,6 +49,7 @@ async def build(settings: Settings, **overrides: Any) -> App:
         if "bus" not in overrides:
             bus = await event_bus.Bus.connect(settings.rabbit, source=settings.server.name)
             closers.append(bus.close)
+        if bus is not None:
             background.append(built.relay(bus).run)
     if "cache" not in overrides:
         from kit import redis as kit_redis
@@ -66,6 +74,17 @@ async def build(settings: Settings, **overrides: Any) -> App:
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
         low_stock_threshold=settings.low_stock_threshold,
     )
+    if bus is not None and (session is not None or "inbox" in overrides):
+        from kit import events
+        from kit.inbox import CassandraInbox, idempotent
+
+        inbox = overrides.get("inbox")
+        if inbox is None:
+            inbox = await CassandraInbox.open(session, settings.queue, create_table=True)
+        subscriptions = consumers.subscriptions(handlers)
+        await bus.declare_queue(settings.queue, events.routing_keys(subscriptions))
+        handle = idempotent(inbox, events.dispatch(subscriptions))
+        background.append(bus.consumer(settings.queue, handle).run)
     if ports.get("sweeper", True):
 
         async def reservation_sweeper() -> None:

@@ -37,6 +37,9 @@ class Settings:
     EMPORIUM_CATALOG_LOW_STOCK_THRESHOLD      available units at or below which a change is
                                               logged as low stock (5); consumers of
                                               StockLevelChanged apply their own
+    EMPORIUM_CATALOG_QUEUE                    the RabbitMQ queue of its consumers ("catalog" plus
+                                              EMPORIUM_KEYSPACE_SUFFIX: a catalog with a keyspace
+                                              of its own, a test's, has a queue of its own too)
     EMPORIUM_USER_GRPC_HOST / _PORT           where the user service serves the JWK Set
     """
 
@@ -54,6 +57,7 @@ class Settings:
     cache_prefix: str = "catalog:"
     cache_log_seconds: float = 60
     low_stock_threshold: int = 5
+    queue: str = NAME
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
@@ -76,4 +80,7 @@ class Settings:
             cache_prefix=string(env, "EMPORIUM_CATALOG_CACHE_PREFIX", "catalog:"),
             cache_log_seconds=integer(env, "EMPORIUM_CATALOG_CACHE_LOG_SECONDS", 60),
             low_stock_threshold=integer(env, "EMPORIUM_CATALOG_LOW_STOCK_THRESHOLD", 5),
+            queue=string(
+                env, "EMPORIUM_CATALOG_QUEUE", NAME + string(env, "EMPORIUM_KEYSPACE_SUFFIX", "")
+            ),
         )

@@ -35,6 +35,7 @@ from emporium.catalog.v1 import (
 from google.type import money_pb2
 
 from kit import auth, cassandra, errors, server
+from kit.bus import Bus
 from kit.config import CassandraSettings
 from services.catalog import bootstrap
 from services.catalog.adapters import cassandra as stores
@@ -429,6 +430,11 @@ async def running(session, redis_client, rabbitmq_url) -> AsyncIterator[Running]
     await asyncio.gather(*tasks, return_exceptions=True)
     await grpc_server.stop(0)
     await app.close()
+    # The service declared a queue of its own (named after the keyspace suffix): remove it, so
+    # it does not collect events after the run.
+    bus = await Bus.connect(settings.rabbit, source="tests")
+    await bus.delete_queue(settings.queue)
+    await bus.close()
 
 
 async def test_fifty_concurrent_reservations_on_ten_units_reserve_exactly_ten(running):

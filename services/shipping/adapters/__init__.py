@@ -1,0 +1,1 @@
+"""Adapters of the shipping service: Cassandra, in-memory fakes, the simulated carrier."""
