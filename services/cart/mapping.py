@@ -14,6 +14,7 @@ from emporium.catalog.v1 import product_pb2
 from google.protobuf import timestamp_pb2
 from google.type import money_pb2
 
+from kit.mapping import timestamp
 from services.cart.domain import (
     NANOS_PER_UNIT,
     Availability,
@@ -49,14 +50,6 @@ def money_to_proto(money: Money) -> money_pb2.Money:
 
 def money_from_proto(message: money_pb2.Money) -> Money:
     return Money(message.currency_code, message.units * NANOS_PER_UNIT + message.nanos)
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
 
 
 def _datetime(stamp: timestamp_pb2.Timestamp) -> datetime:

@@ -36,6 +36,7 @@ from google.rpc import error_details_pb2
 from kit import errors, paging
 from kit.auth import Principal
 from kit.errors import InvalidArgument, Violations
+from kit.mapping import field_mask, timestamp
 from services.catalog import domain, mapping
 from services.catalog.domain import (
     UPDATABLE_CATEGORY_FIELDS,
@@ -447,7 +448,7 @@ class CatalogHandlers:
         changed = [f for f in fields if getattr(merged, f) != getattr(current, f)]
         updated = self._changed(merged, self.clock.now())
         event = catalog_events_pb2.ProductUpdated(
-            product=mapping.product_to_proto(updated), update_mask=mapping.field_mask(changed)
+            product=mapping.product_to_proto(updated), update_mask=field_mask(changed)
         )
         return await self._store(current, updated, [event])
 
@@ -485,7 +486,7 @@ class CatalogHandlers:
             return current
         updated = self._changed(current, self.clock.now(), state=ProductState.DRAFT)
         event = catalog_events_pb2.ProductUpdated(
-            product=mapping.product_to_proto(updated), update_mask=mapping.field_mask(["state"])
+            product=mapping.product_to_proto(updated), update_mask=field_mask(["state"])
         )
         return await self._store(current, updated, [event])
 
@@ -788,7 +789,7 @@ class CatalogHandlers:
             catalog_events_pb2.StockReserved(
                 order_id=active.order_id,
                 lines=[mapping.line_to_proto(line) for line in active.lines],
-                expire_time=mapping.timestamp(active.expire_time),
+                expire_time=timestamp(active.expire_time),
             ),
             *self._level_events(changes),
         ]
@@ -984,7 +985,7 @@ class CatalogHandlers:
                 catalog_events_pb2.StockReserved(
                     order_id=reservation.order_id,
                     lines=lines,
-                    expire_time=mapping.timestamp(reservation.expire_time),
+                    expire_time=timestamp(reservation.expire_time),
                 )
             ]
         done = replace(reservation, announced=True)
@@ -1061,7 +1062,7 @@ class CatalogHandlers:
         ordered = tuple(sorted(images, key=lambda i: (i.position, i.id)))
         updated = self._changed(product, self.clock.now(), images=ordered)
         event = catalog_events_pb2.ProductUpdated(
-            product=mapping.product_to_proto(updated), update_mask=mapping.field_mask(["images"])
+            product=mapping.product_to_proto(updated), update_mask=field_mask(["images"])
         )
         return await self._store(product, updated, [event])
 

@@ -12,10 +12,10 @@ from emporium.catalog.v1 import (
     review_pb2,
     stock_pb2,
 )
-from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.type import money_pb2
 
 from kit.errors import InvalidArgument
+from kit.mapping import timestamp
 from services.catalog.domain import (
     AdjustReason,
     Category,
@@ -74,18 +74,6 @@ _REASONS = {
     AdjustReason.OTHER: A.REASON_OTHER,
 }
 _REASON_OF = {v: k for k, v in _REASONS.items()}
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
-
-
-def field_mask(paths: Iterable[str]) -> field_mask_pb2.FieldMask:
-    return field_mask_pb2.FieldMask(paths=list(paths))
 
 
 def money_to_proto(money: Money) -> money_pb2.Money:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from emporium.payment.v1 import payment_events_pb2, payment_method_pb2, payment_pb2
-from google.protobuf import timestamp_pb2
 from google.type import money_pb2
 
 from kit import errors
+from kit.mapping import timestamp
 from services.payment.domain import (
     Brand,
     Card,
@@ -34,12 +32,6 @@ FAILURES = {c: getattr(P, f"FAILURE_CODE_{c.name}") for c in FailureCode if c.na
 REFUND_STATES = {s: getattr(R, f"STATE_{s.name}") for s in RefundState}
 REASONS = {r: getattr(R, f"REASON_{r.name}") for r in RefundReason}
 REASONS_BACK = {v: k for k, v in REASONS.items()}
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def money(value: Money) -> money_pb2.Money:

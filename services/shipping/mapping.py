@@ -13,6 +13,7 @@ from emporium.shipping.v1 import (
 from google.protobuf import timestamp_pb2
 from google.type import date_pb2, money_pb2, postal_address_pb2
 
+from kit.mapping import timestamp
 from services.shipping.domain import (
     NANOS,
     Address,
@@ -57,14 +58,6 @@ def level_from_proto(value: int) -> ServiceLevel | None:
 
 def state_from_proto(value: int) -> ShipmentState | None:
     return STATES_BACK.get(value)
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
 
 
 def from_timestamp(ts: timestamp_pb2.Timestamp) -> datetime:

@@ -8,6 +8,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from kit import auth, paging
+from kit.mapping import timestamp
 from services.user import mapping
 from services.user.handlers import UserHandlers
 
@@ -116,7 +117,7 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
     async def SendVerificationEmail(self, request, context):
         token = await self.handlers.send_verification_email(auth.caller())
         return user_service_pb2.SendVerificationEmailResponse(
-            email=token.email, expire_time=mapping.timestamp(token.expire_time)
+            email=token.email, expire_time=timestamp(token.expire_time)
         )
 
     async def GetSettings(self, request, context):

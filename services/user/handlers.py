@@ -20,6 +20,7 @@ from emporium.user.v1 import user_events_pb2
 from kit import errors
 from kit.auth import Principal
 from kit.errors import InvalidArgument, Violations
+from kit.mapping import field_mask, timestamp
 from services.user import domain, mapping
 from services.user.domain import (
     Address,
@@ -325,7 +326,7 @@ class UserHandlers:
             display_name=user.display_name,
             locale=settings.locale,
             token=raw,
-            expire_time=mapping.timestamp(token.expire_time),
+            expire_time=timestamp(token.expire_time),
         )
 
     async def request_password_reset(self, *, email: str, client_address: str) -> None:
@@ -354,7 +355,7 @@ class UserHandlers:
             display_name=user.display_name,
             locale=settings.locale,
             token=raw,
-            expire_time=mapping.timestamp(token.expire_time),
+            expire_time=timestamp(token.expire_time),
         )
         await self.users.issue_token(token, [event])
 
@@ -519,7 +520,7 @@ class UserHandlers:
         updated = user_events_pb2.UserUpdated(
             user_id=user.id,
             user=mapping.user_to_proto(user),
-            update_mask=mapping.field_mask(["email", "email_verified"]),
+            update_mask=field_mask(["email", "email_verified"]),
             previous_email=previous_email,
             locale=settings.locale,
         )
@@ -555,7 +556,7 @@ class UserHandlers:
         event = user_events_pb2.UserUpdated(
             user_id=user.id,
             user=mapping.user_to_proto(user),
-            update_mask=mapping.field_mask(sorted(fields)),
+            update_mask=field_mask(sorted(fields)),
             locale=settings.locale,
         )
         await self.users.save(user, [event])
@@ -652,7 +653,7 @@ class UserHandlers:
         event = user_events_pb2.UserSettingsUpdated(
             user_id=settings.user_id,
             settings=mapping.settings_to_proto(settings),
-            update_mask=mapping.field_mask(sorted(fields)),
+            update_mask=field_mask(sorted(fields)),
         )
         await self.users.save_settings(settings, [event])
         return settings

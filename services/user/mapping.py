@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from emporium.user.v1 import address_pb2, auth_tokens_pb2, user_pb2, user_settings_pb2
-from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.type import postal_address_pb2
 
 from kit.errors import InvalidArgument
+from kit.mapping import timestamp
 from services.user import domain
 from services.user.domain import (
     Address,
@@ -33,18 +33,6 @@ _STATES = {
     State.DELETED: user_pb2.User.STATE_DELETED,
 }
 _STATE_NAMES = {value: name for name, value in _STATES.items()}
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
-
-
-def field_mask(paths: Iterable[str]) -> field_mask_pb2.FieldMask:
-    return field_mask_pb2.FieldMask(paths=list(paths))
 
 
 def user_to_proto(user: User) -> user_pb2.User:
