@@ -41,7 +41,7 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack \
+.PHONY: help setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
@@ -96,7 +96,7 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: lint gen-check test-unit test-stack ## Everything CI runs: lint, gen-check, every test tier.
+test: lint gen-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
 
 test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
@@ -104,13 +104,20 @@ test-unit: ## Unit and contract tests (no servers).
 # The tiers below run against the real stack: `stack with` starts what is not running (and
 # stops exactly that afterwards, pass or fail); a running `make run` or `make stack-up` is reused.
 test-stack: e2e-tools ## Integration and e2e tests, on the real servers, services and Envoy.
-	$(STACK) with -- $(RUN) pytest tests/integration tests/e2e
+	$(STACK) with -- $(RUN) pytest -m "not crash" tests/integration tests/e2e
+
+# The checkout crash test SIGKILLs the payment service and restarts the broker, so it gets a
+# stack of its own on other ports (and its own data), started without payment, which it runs.
+CRASH_ENV := EMPORIUM_PORT_OFFSET=4700 EMPORIUM_VAR=$(CURDIR)/var/crash EMPORIUM_SHIPPING_CARRIER_STEP_SECONDS=1
+test-crash: ## The checkout crash test: 50 orders, payment SIGKILLed, broker restarted.
+	$(CRASH_ENV) $(STACK) with servers user catalog cart order shipping gateway -- \
+	    $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash.py
 
 test-integration: ## Integration tests against the real servers.
 	$(STACK) with servers -- $(RUN) pytest tests/integration
 
 test-e2e: e2e-tools ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
-	$(STACK) with -- $(RUN) pytest tests/e2e
+	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
 
 run: ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.
 	$(STACK) run $(ONLY)

@@ -1,0 +1,1 @@
+"""The order service: orders, their line items and totals, and the checkout state machine."""
