@@ -78,9 +78,11 @@ class OrderServiceServicer:
         """Places an order for the caller, from the given items or, when none are given, from the
         caller's cart. The order starts PENDING and moves on as stock, payment and shipping
         answer. Idempotent: a retry with the same request_id returns the order the first call
-        created. Returns INVALID_ARGUMENT for a missing or malformed field, NOT_FOUND if a
-        product, shipping option or payment method does not exist, FAILED_PRECONDITION if the
-        cart is empty or a product is archived, UNAUTHENTICATED without a valid token.
+        created; the same request_id with a different request is ALREADY_EXISTS. Returns
+        INVALID_ARGUMENT naming the field for a missing or malformed field, or a product,
+        shipping option or payment method that does not exist (or an expired card), and stores
+        nothing; FAILED_PRECONDITION if the cart is empty or a product is not on sale,
+        UNAUTHENTICATED without a valid token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

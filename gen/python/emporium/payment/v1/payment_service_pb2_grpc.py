@@ -103,8 +103,8 @@ class PaymentServiceServicer:
         client-side SDK. The provider confirms the token and reports the card details; card
         numbers are never accepted. The caller's first payment method becomes the default.
         Idempotent: a retry with the same request_id returns the payment method the first call
-        saved. Returns INVALID_ARGUMENT for a missing field or a token the provider rejects,
-        FAILED_PRECONDITION if the card has expired, RESOURCE_EXHAUSTED if the caller already has
+        saved. Returns INVALID_ARGUMENT naming the field for a missing field, a token the
+        provider rejects or a card that has expired, RESOURCE_EXHAUSTED if the caller already has
         the maximum number of saved payment methods, UNAUTHENTICATED without a valid token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
