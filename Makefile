@@ -103,8 +103,11 @@ test-unit: ## Unit and contract tests (no servers).
 
 # The tiers below run against the real stack: `stack with` starts what is not running (and
 # stops exactly that afterwards, pass or fail); a running `make run` or `make stack-up` is reused.
+# Integration tests run their own in-process services on the shared exchange: no stack service
+# may run beside them (it would consume their events), so the servers come up alone first.
 test-stack: e2e-tools ## Integration and e2e tests, on the real servers, services and Envoy.
-	$(STACK) with -- $(RUN) pytest -m "not crash" tests/integration tests/e2e
+	$(STACK) with servers -- $(RUN) pytest tests/integration
+	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
 
 # The checkout crash test SIGKILLs the payment service and restarts the broker, so it gets a
 # stack of its own on other ports (and its own data), started without payment, which it runs.
