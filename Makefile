@@ -103,10 +103,13 @@ test-unit: ## Unit and contract tests (no servers).
 
 # The tiers below run against the real stack: `stack with` starts what is not running (and
 # stops exactly that afterwards, pass or fail); a running `make run` or `make stack-up` is reused.
-# Integration tests run their own in-process services on the shared exchange: no stack service
-# may run beside them (it would consume their events), so the servers come up alone first.
+# Integration tests run services in-process and publish events of their own: they get the
+# servers alone and a RabbitMQ virtual host of their own, so no stack service ever consumes
+# (or queues up) their events.
+INTEGRATION_VHOST := emporium-integration
 test-stack: e2e-tools ## Integration and e2e tests, on the real servers, services and Envoy.
-	$(STACK) with servers -- $(RUN) pytest tests/integration
+	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \
+	    EMPORIUM_RABBITMQ_URL="$${EMPORIUM_RABBITMQ_URL%/}/$(INTEGRATION_VHOST)" $(RUN) pytest tests/integration'
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
 
 # The checkout crash test SIGKILLs the payment service and restarts the broker, so it gets a
@@ -117,7 +120,8 @@ test-crash: ## The checkout crash test: 50 orders, payment SIGKILLed, broker res
 	    $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash.py
 
 test-integration: ## Integration tests against the real servers.
-	$(STACK) with servers -- $(RUN) pytest tests/integration
+	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \
+	    EMPORIUM_RABBITMQ_URL="$${EMPORIUM_RABBITMQ_URL%/}/$(INTEGRATION_VHOST)" $(RUN) pytest tests/integration'
 
 test-e2e: e2e-tools ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
