@@ -34,7 +34,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import render
-from tests.e2e.test_checkout_support import (
+from tests.e2e.checkout_support import (
     Shopper,
     admin_headers,
     product,

@@ -25,7 +25,7 @@ from emporium.order.v1 import order_events_pb2, order_pb2, order_service_pb2, or
 from emporium.payment.v1 import payment_events_pb2
 
 from kit.config import RabbitSettings
-from tests.e2e.test_checkout_support import (
+from tests.e2e.checkout_support import (
     SERVICES,
     Shopper,
     admin_headers,
