@@ -15,53 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import statistics
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
 import httpx
 from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
 
+from bench.harness import HEADER, drive
+
 PASSWORD = "bench password 1234"
-
-
-@dataclass
-class Result:
-    name: str
-    latencies: list[float]
-    errors: int
-    seconds: float
-
-    def row(self) -> str:
-        ordered = sorted(self.latencies) or [0.0]
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        return (
-            f"{self.name:<22} {len(self.latencies) / self.seconds:>9.0f} "
-            f"{statistics.median(ordered) * 1000:>9.1f} {p99 * 1000:>9.1f} {self.errors:>7}"
-        )
-
-
-async def drive(name: str, call: Callable[[], Awaitable[None]], seconds: float, concurrency: int):
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                await call()
-            except Exception:
-                errors += 1
-                continue
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Result(name, latencies, errors, time.perf_counter() - started)
 
 
 async def main(gateway: str, seconds: float, concurrency: int) -> None:
@@ -106,7 +67,7 @@ async def main(gateway: str, seconds: float, concurrency: int) -> None:
             results.append(await drive(name, call, seconds, concurrency))
 
     print(f"gateway {gateway}, {seconds:g} s per operation, {concurrency} in flight")
-    print(f"{'operation':<22} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+    print(HEADER)
     for result in results:
         print(result.row())
     me = {r.name: len(r.latencies) / r.seconds for r in results}

@@ -14,6 +14,7 @@ A service's `__main__` calls `run(settings, build)`: `build` (the service's boot
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -116,10 +117,11 @@ class _Interceptor(grpc.aio.ServerInterceptor):
     servicers and OpenTelemetry's interceptor expect.
     """
 
+    @abc.abstractmethod
     def scope(
         self, method: str, context: grpc.aio.ServicerContext
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        raise NotImplementedError
+        """The context the call runs in (each interceptor's own behaviour)."""
 
     def applies(self, handler: grpc.RpcMethodHandler) -> bool:
         """Whether this interceptor wraps calls of this handler's shape."""

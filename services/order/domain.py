@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kit import errors
+from kit.postal import PostalAddress as Address
 
 NANOS_PER_UNIT = 1_000_000_000
 MAX_LINES = 100
@@ -80,22 +81,6 @@ class NotYet(Exception):
     concurrently): the consumer fails it, so the bus redelivers it after a back-off, by when
     the earlier event has been applied. Used for shipment news about an order whose payment
     is not recorded yet: shipping creates a shipment only after PaymentSucceeded."""
-
-
-@dataclass(frozen=True)
-class Address:
-    """A postal address (the fields of google.type.PostalAddress that orders keep)."""
-
-    region_code: str = ""
-    language_code: str = ""
-    postal_code: str = ""
-    sorting_code: str = ""
-    administrative_area: str = ""
-    locality: str = ""
-    sublocality: str = ""
-    address_lines: tuple[str, ...] = ()
-    recipients: tuple[str, ...] = ()
-    organization: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC
 
 from emporium.order.v1 import order_events_pb2, order_pb2
-from google.type import money_pb2, postal_address_pb2
+from google.type import money_pb2
 
+from kit import postal
 from kit.events import Event
 from kit.mapping import timestamp
 from services.order.domain import (
     NANOS_PER_UNIT,
-    Address,
     CancelReason,
     LineItem,
     Money,
@@ -42,16 +42,6 @@ REASONS = {
     CancelReason.RESERVATION_EXPIRED: P.CANCEL_REASON_RESERVATION_EXPIRED,
 }
 REASONS_BACK = {v: k for k, v in REASONS.items()}
-_SCALARS = (
-    "region_code",
-    "language_code",
-    "postal_code",
-    "sorting_code",
-    "administrative_area",
-    "locality",
-    "sublocality",
-    "organization",
-)
 
 
 def money_to_proto(money: Money) -> money_pb2.Money:
@@ -66,21 +56,8 @@ def money_from_proto(message: money_pb2.Money) -> Money:
     return Money(message.currency_code, message.units * NANOS_PER_UNIT + message.nanos)
 
 
-def address_to_proto(address: Address) -> postal_address_pb2.PostalAddress:
-    message = postal_address_pb2.PostalAddress(
-        address_lines=list(address.address_lines), recipients=list(address.recipients)
-    )
-    for name in _SCALARS:
-        setattr(message, name, getattr(address, name))
-    return message
-
-
-def address_from_proto(message: postal_address_pb2.PostalAddress) -> Address:
-    return Address(
-        **{name: getattr(message, name) for name in _SCALARS},
-        address_lines=tuple(message.address_lines),
-        recipients=tuple(message.recipients),
-    )
+address_to_proto = postal.to_proto
+address_from_proto = postal.from_proto
 
 
 def line_to_proto(line: LineItem) -> order_pb2.LineItem:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from kit.postal import PostalAddress as Address
+
 NANOS = 1_000_000_000
 DISPLAY_NAME_MAX = 100
 CARRIER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -169,22 +171,6 @@ def transition_error(current: ShipmentState, target: ShipmentState) -> str | Non
     if target is ShipmentState.CANCELLED and current not in BEFORE_HANDOVER:
         return "the carrier has the parcel; the shipment cannot be cancelled"
     return None
-
-
-@dataclass(frozen=True)
-class Address:
-    """The parts of a postal address a parcel needs (google.type.PostalAddress)."""
-
-    region_code: str = ""
-    language_code: str = ""
-    postal_code: str = ""
-    sorting_code: str = ""
-    administrative_area: str = ""
-    locality: str = ""
-    sublocality: str = ""
-    address_lines: tuple[str, ...] = ()
-    recipients: tuple[str, ...] = ()
-    organization: str = ""
 
 
 @dataclass(frozen=True)

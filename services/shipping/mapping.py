@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from emporium.shipping.v1 import (
@@ -13,6 +14,7 @@ from emporium.shipping.v1 import (
 from google.protobuf import timestamp_pb2
 from google.type import date_pb2, money_pb2, postal_address_pb2
 
+from kit import postal
 from kit.mapping import timestamp
 from services.shipping.domain import (
     NANOS,
@@ -95,33 +97,17 @@ def window_from_proto(window: shipping_option_pb2.DeliveryWindow) -> Window:
     return Window(day(window.earliest_date), day(window.latest_date))
 
 
-def address_to_proto(address: Address) -> postal_address_pb2.PostalAddress:
-    return postal_address_pb2.PostalAddress(
-        region_code=address.region_code,
-        language_code=address.language_code,
-        postal_code=address.postal_code,
-        sorting_code=address.sorting_code,
-        administrative_area=address.administrative_area,
-        locality=address.locality,
-        sublocality=address.sublocality,
-        address_lines=list(address.address_lines),
-        recipients=list(address.recipients),
-        organization=address.organization,
-    )
+address_to_proto = postal.to_proto
 
 
-def address_from_proto(address: postal_address_pb2.PostalAddress) -> Address:
-    return Address(
+def address_from_proto(message: postal_address_pb2.PostalAddress) -> Address:
+    """The address with the parts rates are matched on (region, postal code, area) trimmed."""
+    address = postal.from_proto(message)
+    return replace(
+        address,
         region_code=address.region_code.strip().upper(),
-        language_code=address.language_code,
         postal_code=address.postal_code.strip(),
-        sorting_code=address.sorting_code,
         administrative_area=address.administrative_area.strip(),
-        locality=address.locality,
-        sublocality=address.sublocality,
-        address_lines=tuple(address.address_lines),
-        recipients=tuple(address.recipients),
-        organization=address.organization,
     )
 
 
