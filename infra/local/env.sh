@@ -16,9 +16,12 @@ CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
 MONGO_PORT="${MONGO_PORT:-27017}"
 OPENSEARCH_PORT="${OPENSEARCH_PORT:-9200}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+# Mailpit: SMTP for the notification service, and the HTTP API where tests read the mail.
+MAILPIT_SMTP_PORT="${MAILPIT_SMTP_PORT:-1025}"
+MAILPIT_HTTP_PORT="${MAILPIT_HTTP_PORT:-8025}"
 
 export EMPORIUM_ROOT EMPORIUM_VAR EMPORIUM_CACHE RABBITMQ_PORT RABBITMQ_MANAGEMENT_PORT \
-    CASSANDRA_PORT MONGO_PORT OPENSEARCH_PORT REDIS_PORT
+    CASSANDRA_PORT MONGO_PORT OPENSEARCH_PORT REDIS_PORT MAILPIT_SMTP_PORT MAILPIT_HTTP_PORT
 
 # Cassandra and OpenSearch also listen on an internal port each (node-to-node traffic, unused by
 # a single node but always bound, to 127.0.0.1), and get a bounded heap (the maximum) so memory

@@ -6,7 +6,7 @@
     infra/local/stack with [NAME...] -- CMD...   up, run CMD, stop what up started: make test
     infra/local/stack status | urls | env | provision [NAME...] | clean
 
-NAME is a server (rabbitmq cassandra mongo opensearch redis), a service that exists
+NAME is a server (rabbitmq cassandra mongo opensearch redis mailpit), a service that exists
 (services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the default).
 Starting a service also starts the servers, which it connects to.
 
@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:  # `gateway` is a top-level package of the reposit
 
 from gateway import render  # noqa: E402
 
-SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis")
+SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis", "mailpit")
 # The ports each server binds (env.sh): if any of them answers, the server counts as running.
 SERVER_PORTS = {
     "rabbitmq": ("RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT"),
@@ -64,6 +64,7 @@ SERVER_PORTS = {
     "mongo": ("MONGO_PORT",),
     "opensearch": ("OPENSEARCH_PORT", "OPENSEARCH_TRANSPORT_PORT"),
     "redis": ("REDIS_PORT",),
+    "mailpit": ("MAILPIT_SMTP_PORT", "MAILPIT_HTTP_PORT"),
 }
 INFRA_PORT_VARIABLES = tuple(v for ports in SERVER_PORTS.values() for v in ports)
 GROUPS = ("all", "servers", "services")
@@ -136,6 +137,9 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         EMPORIUM_MONGO_URL=f"mongodb://{host}:{env['MONGO_PORT']}/",
         EMPORIUM_REDIS_URL=f"redis://{host}:{env['REDIS_PORT']}/0",
         EMPORIUM_OPENSEARCH_URL=f"http://{host}:{env['OPENSEARCH_PORT']}",
+        EMPORIUM_SMTP_HOST=host,
+        EMPORIUM_SMTP_PORT=env["MAILPIT_SMTP_PORT"],
+        EMPORIUM_MAILPIT_URL=f"http://{host}:{env['MAILPIT_HTTP_PORT']}",
         # Service logs reach the runner line by line, not in 8 KiB blocks.
         PYTHONUNBUFFERED="1",
     )
@@ -155,6 +159,9 @@ def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, 
         "EMPORIUM_MONGO_URL",
         "EMPORIUM_REDIS_URL",
         "EMPORIUM_OPENSEARCH_URL",
+        "EMPORIUM_SMTP_HOST",
+        "EMPORIUM_SMTP_PORT",
+        "EMPORIUM_MAILPIT_URL",
     ]
     out = {n: env[n] for n in names if n in env}
     out["EMPORIUM_GATEWAY_PORT"] = str(gw.port)

@@ -144,6 +144,24 @@ def check_http(url: str) -> str | None:
     return None
 
 
+def check_mailpit(api_url: str, smtp_host: str, smtp_port: int) -> str | None:
+    # SMTP greets with a 220 banner; the HTTP API answers its info endpoint.
+    try:
+        banner = _exchange(smtp_host, smtp_port, b"", 3)
+    except OSError as error:
+        return f"{smtp_host}:{smtp_port}: {error}"
+    if banner != b"220":
+        return f"{smtp_host}:{smtp_port} did not greet as an SMTP server ({banner!r})"
+    return check_http(f"{api_url}/api/v1/info")
+
+
+def mailpit_settings() -> tuple[str, str, int]:
+    """Mailpit's HTTP API URL and SMTP host and port (EMPORIUM_MAILPIT_URL, EMPORIUM_SMTP_*)."""
+    api = os.environ.get("EMPORIUM_MAILPIT_URL", "http://127.0.0.1:8025").rstrip("/")
+    host = os.environ.get("EMPORIUM_SMTP_HOST", "127.0.0.1")
+    return api, host, int(os.environ.get("EMPORIUM_SMTP_PORT", "1025"))
+
+
 @dataclass(frozen=True)
 class Server:
     """One of the real servers: its name, address and how to check it answers."""
@@ -159,12 +177,13 @@ class Server:
 
 
 def servers() -> dict[str, Server]:
-    """The five servers, at the addresses the services would use."""
+    """The servers, at the addresses the services would use."""
     rabbit = RabbitSettings.from_env()
     cassandra = CassandraSettings.from_env("tests")
     mongo = MongoSettings.from_env("tests")
     redis_url = RedisSettings.from_env().url
     opensearch = OpenSearchSettings.from_env().url.rstrip("/")
+    mailpit_api, smtp_host, smtp_port = mailpit_settings()
     return {
         "rabbitmq": Server("RabbitMQ", rabbit.url, lambda: check_rabbitmq(rabbit.url)),
         "cassandra": Server(
@@ -177,6 +196,9 @@ def servers() -> dict[str, Server]:
             "OpenSearch", opensearch, lambda: check_http(f"{opensearch}/_cluster/health")
         ),
         "redis": Server("Redis", redis_url, lambda: check_redis(redis_url)),
+        "mailpit": Server(
+            "Mailpit", mailpit_api, lambda: check_mailpit(mailpit_api, smtp_host, smtp_port)
+        ),
     }
 
 
@@ -215,6 +237,14 @@ def redis_url() -> str:
 def opensearch_url() -> str:
     """The base URL of an OpenSearch (Elasticsearch-API) node whose cluster health answers."""
     server = servers()["opensearch"]
+    server.require()
+    return server.address
+
+
+@pytest.fixture(scope="session")
+def mailpit_url() -> str:
+    """The base URL of Mailpit's HTTP API, its SMTP port answering too."""
+    server = servers()["mailpit"]
     server.require()
     return server.address
 
