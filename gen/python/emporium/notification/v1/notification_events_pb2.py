@@ -22,18 +22,24 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from emporium.access.v1 import access_pb2 as emporium_dot_access_dot_v1_dot_access__pb2
 from emporium.notification.v1 import notification_pb2 as emporium_dot_notification_dot_v1_dot_notification__pb2
+from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2emporium/notification/v1/notification_events.proto\x12\x18\x65mporium.notification.v1\x1a+emporium/notification/v1/notification.proto\"\x9a\x02\n\x10NotificationSent\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12?\n\x07\x63hannel\x18\x03 \x01(\x0e\x32..emporium.notification.v1.Notification.Channel\x12;\n\x05topic\x18\x04 \x01(\x0e\x32,.emporium.notification.v1.Notification.Topic\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12\x19\n\x11source_event_type\x18\x07 \x01(\t\x12\x15\n\rattempt_count\x18\x08 \x01(\x05\"\xb4\x02\n\x12NotificationFailed\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12?\n\x07\x63hannel\x18\x03 \x01(\x0e\x32..emporium.notification.v1.Notification.Channel\x12;\n\x05topic\x18\x04 \x01(\x0e\x32,.emporium.notification.v1.Notification.Topic\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12\x19\n\x11source_event_type\x18\x07 \x01(\t\x12\x15\n\rattempt_count\x18\x08 \x01(\x05\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2emporium/notification/v1/notification_events.proto\x12\x18\x65mporium.notification.v1\x1a\x1f\x65mporium/access/v1/access.proto\x1a+emporium/notification/v1/notification.proto\x1a\x17google/type/money.proto\"\x9a\x02\n\x10NotificationSent\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12?\n\x07\x63hannel\x18\x03 \x01(\x0e\x32..emporium.notification.v1.Notification.Channel\x12;\n\x05topic\x18\x04 \x01(\x0e\x32,.emporium.notification.v1.Notification.Topic\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12\x19\n\x11source_event_type\x18\x07 \x01(\t\x12\x15\n\rattempt_count\x18\x08 \x01(\x05\"\xb4\x02\n\x12NotificationFailed\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12?\n\x07\x63hannel\x18\x03 \x01(\x0e\x32..emporium.notification.v1.Notification.Channel\x12;\n\x05topic\x18\x04 \x01(\x0e\x32,.emporium.notification.v1.Notification.Topic\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12\x19\n\x11source_event_type\x18\x07 \x01(\t\x12\x15\n\rattempt_count\x18\x08 \x01(\x05\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\"\xb4\x01\n\x1dNewProductAnnouncementBatched\x12\x17\n\x0fsource_event_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x15\n\rproduct_title\x18\x03 \x01(\t\x12!\n\x05price\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12\x14\n\x0c\x63\x61tegory_ids\x18\x05 \x03(\t\x12\x10\n\x08user_ids\x18\x06 \x03(\t:\x04\xa8\xbb\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'emporium.notification.v1.notification_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NOTIFICATIONSENT']._serialized_start=126
-  _globals['_NOTIFICATIONSENT']._serialized_end=408
-  _globals['_NOTIFICATIONFAILED']._serialized_start=411
-  _globals['_NOTIFICATIONFAILED']._serialized_end=719
+  _globals['_NEWPRODUCTANNOUNCEMENTBATCHED']._loaded_options = None
+  _globals['_NEWPRODUCTANNOUNCEMENTBATCHED']._serialized_options = b'\250\273\030\001'
+  _globals['_NOTIFICATIONSENT']._serialized_start=184
+  _globals['_NOTIFICATIONSENT']._serialized_end=466
+  _globals['_NOTIFICATIONFAILED']._serialized_start=469
+  _globals['_NOTIFICATIONFAILED']._serialized_end=777
+  _globals['_NEWPRODUCTANNOUNCEMENTBATCHED']._serialized_start=780
+  _globals['_NEWPRODUCTANNOUNCEMENTBATCHED']._serialized_end=960
 # @@protoc_insertion_point(module_scope)

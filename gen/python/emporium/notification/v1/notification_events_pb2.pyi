@@ -1,6 +1,10 @@
+from emporium.access.v1 import access_pb2 as _access_pb2
 from emporium.notification.v1 import notification_pb2 as _notification_pb2
+from google.type import money_pb2 as _money_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -46,3 +50,19 @@ class NotificationFailed(_message.Message):
     attempt_count: int
     failure_reason: str
     def __init__(self, notification_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[_Union[_notification_pb2.Notification.Channel, str]] = ..., topic: _Optional[_Union[_notification_pb2.Notification.Topic, str]] = ..., template_id: _Optional[str] = ..., source_event_id: _Optional[str] = ..., source_event_type: _Optional[str] = ..., attempt_count: _Optional[int] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+
+class NewProductAnnouncementBatched(_message.Message):
+    __slots__ = ("source_event_id", "product_id", "product_title", "price", "category_ids", "user_ids")
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_TITLE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    source_event_id: str
+    product_id: str
+    product_title: str
+    price: _money_pb2.Money
+    category_ids: _containers.RepeatedScalarFieldContainer[str]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, source_event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., product_title: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., category_ids: _Optional[_Iterable[str]] = ..., user_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Notification(_message.Message):
-    __slots__ = ("id", "user_id", "channel", "topic", "template_id", "template_version", "subject", "body", "recipient", "state", "failure_reason", "attempt_count", "source_event_id", "source_event_type", "test", "read_time", "create_time", "send_time", "deliver_time")
+    __slots__ = ("id", "user_id", "channel", "topic", "template_id", "template_version", "subject", "body", "recipient", "state", "failure_reason", "attempt_count", "source_event_id", "source_event_type", "test", "read_time", "create_time", "send_time", "deliver_time", "scheduled_time")
     class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         CHANNEL_UNSPECIFIED: _ClassVar[Notification.Channel]
@@ -73,6 +73,7 @@ class Notification(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SEND_TIME_FIELD_NUMBER: _ClassVar[int]
     DELIVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_TIME_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     channel: Notification.Channel
@@ -92,4 +93,5 @@ class Notification(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     send_time: _timestamp_pb2.Timestamp
     deliver_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[_Union[Notification.Channel, str]] = ..., topic: _Optional[_Union[Notification.Topic, str]] = ..., template_id: _Optional[str] = ..., template_version: _Optional[int] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., recipient: _Optional[str] = ..., state: _Optional[_Union[Notification.State, str]] = ..., failure_reason: _Optional[str] = ..., attempt_count: _Optional[int] = ..., source_event_id: _Optional[str] = ..., source_event_type: _Optional[str] = ..., test: _Optional[bool] = ..., read_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deliver_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    scheduled_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[_Union[Notification.Channel, str]] = ..., topic: _Optional[_Union[Notification.Topic, str]] = ..., template_id: _Optional[str] = ..., template_version: _Optional[int] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., recipient: _Optional[str] = ..., state: _Optional[_Union[Notification.State, str]] = ..., failure_reason: _Optional[str] = ..., attempt_count: _Optional[int] = ..., source_event_id: _Optional[str] = ..., source_event_type: _Optional[str] = ..., test: _Optional[bool] = ..., read_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deliver_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n7emporium/notification/v1/notification_preferences.proto\x12\x18\x65mporium.notification.v1\x1a+emporium/notification/v1/notification.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x06\n\x17NotificationPreferences\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12Z\n\rorder_updates\x18\x02 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12]\n\x10shipping_updates\x18\x03 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12_\n\x0cnew_products\x18\x04 \x01(\x0b\x32I.emporium.notification.v1.NotificationPreferences.NewProductsSubscription\x12\\\n\x0fproduct_reviews\x18\x05 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12V\n\tmarketing\x18\x06 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1ai\n\x11TopicSubscription\x12\x12\n\nsubscribed\x18\x01 \x01(\x08\x12@\n\x08\x63hannels\x18\x02 \x03(\x0e\x32..emporium.notification.v1.Notification.Channel\x1a\x85\x01\n\x17NewProductsSubscription\x12\x12\n\nsubscribed\x18\x01 \x01(\x08\x12@\n\x08\x63hannels\x18\x02 \x03(\x0e\x32..emporium.notification.v1.Notification.Channel\x12\x14\n\x0c\x63\x61tegory_ids\x18\x03 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n7emporium/notification/v1/notification_preferences.proto\x12\x18\x65mporium.notification.v1\x1a+emporium/notification/v1/notification.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x07\n\x17NotificationPreferences\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12Z\n\rorder_updates\x18\x02 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12]\n\x10shipping_updates\x18\x03 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12_\n\x0cnew_products\x18\x04 \x01(\x0b\x32I.emporium.notification.v1.NotificationPreferences.NewProductsSubscription\x12\\\n\x0fproduct_reviews\x18\x05 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12V\n\tmarketing\x18\x06 \x01(\x0b\x32\x43.emporium.notification.v1.NotificationPreferences.TopicSubscription\x12Q\n\x0bquiet_hours\x18\x08 \x01(\x0b\x32<.emporium.notification.v1.NotificationPreferences.QuietHours\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1ai\n\x11TopicSubscription\x12\x12\n\nsubscribed\x18\x01 \x01(\x08\x12@\n\x08\x63hannels\x18\x02 \x03(\x0e\x32..emporium.notification.v1.Notification.Channel\x1a\x85\x01\n\x17NewProductsSubscription\x12\x12\n\nsubscribed\x18\x01 \x01(\x08\x12@\n\x08\x63hannels\x18\x02 \x03(\x0e\x32..emporium.notification.v1.Notification.Channel\x12\x14\n\x0c\x63\x61tegory_ids\x18\x03 \x03(\t\x1aG\n\nQuietHours\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x14\n\x0cstart_minute\x18\x02 \x01(\x05\x12\x12\n\nend_minute\x18\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,9 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATIONPREFERENCES'].fields_by_name['update_time']._loaded_options = None
   _globals['_NOTIFICATIONPREFERENCES'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_NOTIFICATIONPREFERENCES']._serialized_start=197
-  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=1009
-  _globals['_NOTIFICATIONPREFERENCES_TOPICSUBSCRIPTION']._serialized_start=768
-  _globals['_NOTIFICATIONPREFERENCES_TOPICSUBSCRIPTION']._serialized_end=873
-  _globals['_NOTIFICATIONPREFERENCES_NEWPRODUCTSSUBSCRIPTION']._serialized_start=876
-  _globals['_NOTIFICATIONPREFERENCES_NEWPRODUCTSSUBSCRIPTION']._serialized_end=1009
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=1165
+  _globals['_NOTIFICATIONPREFERENCES_TOPICSUBSCRIPTION']._serialized_start=851
+  _globals['_NOTIFICATIONPREFERENCES_TOPICSUBSCRIPTION']._serialized_end=956
+  _globals['_NOTIFICATIONPREFERENCES_NEWPRODUCTSSUBSCRIPTION']._serialized_start=959
+  _globals['_NOTIFICATIONPREFERENCES_NEWPRODUCTSSUBSCRIPTION']._serialized_end=1092
+  _globals['_NOTIFICATIONPREFERENCES_QUIETHOURS']._serialized_start=1094
+  _globals['_NOTIFICATIONPREFERENCES_QUIETHOURS']._serialized_end=1165
 # @@protoc_insertion_point(module_scope)

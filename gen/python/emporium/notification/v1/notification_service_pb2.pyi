@@ -90,12 +90,14 @@ class WatchNotificationsRequest(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchNotificationsResponse(_message.Message):
-    __slots__ = ("notification", "unread_count")
+    __slots__ = ("notification", "unread_count", "unread_version")
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
     UNREAD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_VERSION_FIELD_NUMBER: _ClassVar[int]
     notification: _notification_pb2.Notification
     unread_count: int
-    def __init__(self, notification: _Optional[_Union[_notification_pb2.Notification, _Mapping]] = ..., unread_count: _Optional[int] = ...) -> None: ...
+    unread_version: int
+    def __init__(self, notification: _Optional[_Union[_notification_pb2.Notification, _Mapping]] = ..., unread_count: _Optional[int] = ..., unread_version: _Optional[int] = ...) -> None: ...
 
 class RetryNotificationRequest(_message.Message):
     __slots__ = ("id",)
