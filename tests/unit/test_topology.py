@@ -18,7 +18,7 @@ SERVICES = ["cart", "catalog", "order", "payment", "shipping"]
 def test_each_services_subscriptions_are_exactly_its_topology_entry(service: str) -> None:
     consumers = importlib.import_module(f"services.{service}.consumers")
     handled = set(routing_keys(consumers.subscriptions(object())))  # type: ignore[arg-type]
-    assert consumers.QUEUE == service
+    assert service == consumers.QUEUE
     assert handled == set(topology.event_types(service))
 
 
