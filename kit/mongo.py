@@ -69,8 +69,10 @@ class MongoDatabase:
                         f"{', '.join(sorted(unportable))}, which the local MongoDB-wire server "
                         f"does not support"
                     )
-            if models:
-                await self.db[collection].create_indexes(list(models))
+            # One createIndexes per index: FerretDB v1 drops the connection (a panic inside)
+            # when one call names several indexes and some of them exist already.
+            for model in models:
+                await self.db[collection].create_indexes([model])
 
     async def ping(self) -> None:
         """Raise unless the server answers (readiness checks, start-up)."""

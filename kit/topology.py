@@ -29,9 +29,11 @@ from pathlib import Path
 import emporium
 from emporium.access.v1 import access_pb2
 from emporium.catalog.v1 import catalog_events_pb2
+from emporium.notification.v1 import notification_events_pb2
 from emporium.order.v1 import order_events_pb2
 from emporium.payment.v1 import payment_events_pb2
 from emporium.shipping.v1 import shipping_events_pb2
+from emporium.user.v1 import user_events_pb2
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
@@ -103,6 +105,25 @@ QUEUES: Mapping[str, frozenset[str]] = {
         order_events_pb2.OrderConfirmed,
         payment_events_pb2.PaymentSucceeded,
         order_events_pb2.OrderCancelled,
+    ),
+    "notification": _types(
+        user_events_pb2.UserRegistered,
+        user_events_pb2.UserUpdated,
+        user_events_pb2.UserSettingsUpdated,
+        user_events_pb2.UserRolesChanged,
+        user_events_pb2.UserDeleted,
+        user_events_pb2.EmailVerificationRequested,
+        user_events_pb2.PasswordResetRequested,
+        order_events_pb2.OrderConfirmed,
+        order_events_pb2.OrderCancelled,
+        payment_events_pb2.PaymentSucceeded,
+        payment_events_pb2.PaymentFailed,
+        payment_events_pb2.PaymentRefunded,
+        shipping_events_pb2.ShipmentCreated,
+        shipping_events_pb2.ShipmentStatusChanged,
+        catalog_events_pb2.ReviewPosted,
+        catalog_events_pb2.ProductPublished,
+        notification_events_pb2.NewProductAnnouncementBatched,
     ),
     # Every public event, for endpoints to subscribe to (the webhooks service filters).
     "webhooks": PUBLIC_EVENTS,

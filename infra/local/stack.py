@@ -398,6 +398,8 @@ class Stack:
             "mongo": f"MongoDB wire  {env['EMPORIUM_MONGO_URL']}  (FerretDB)",
             "opensearch": f"OpenSearch    {env['EMPORIUM_OPENSEARCH_URL']}",
             "redis": f"Redis         {env['EMPORIUM_REDIS_URL']}",
+            "mailpit": f"Mailpit       smtp://127.0.0.1:{env['MAILPIT_SMTP_PORT']}  API "
+            f"{env['EMPORIUM_MAILPIT_URL']}/api/v1/messages",
         }
         lines += [url for name, url in server_urls.items() if name in names]
         return lines

@@ -37,6 +37,7 @@ from services.notification.handlers import Incoming, NotificationHandlers
 
 log = logging.getLogger("emporium.notification.consumers")
 
+QUEUE = "notification"  # its entry in kit.topology.QUEUES
 ROLE_NAMES = {user_pb2.User.ROLE_ADMIN: "admin", user_pb2.User.ROLE_CUSTOMER: "customer"}
 
 

@@ -11,7 +11,7 @@ from emporium.user.v1 import user_events_pb2
 from kit import topology
 from kit.events import Event, aggregate_key, routing_keys
 
-SERVICES = ["cart", "catalog", "order", "payment", "shipping"]
+SERVICES = ["cart", "catalog", "order", "payment", "shipping", "notification"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -31,6 +31,7 @@ def test_the_webhooks_queue_receives_every_public_event_and_no_internal_one() ->
     assert webhooks == topology.all_events() - {
         "emporium.user.v1.PasswordResetRequested",
         "emporium.user.v1.EmailVerificationRequested",
+        "emporium.notification.v1.NewProductAnnouncementBatched",
     }
 
 
@@ -40,8 +41,8 @@ def test_every_bound_event_type_is_a_published_event() -> None:
 
 
 def test_a_queue_missing_from_the_topology_is_named_in_the_error() -> None:
-    with pytest.raises(KeyError, match="notification"):
-        topology.event_types("notification")
+    with pytest.raises(KeyError, match="no-such-service"):
+        topology.event_types("no-such-service")
 
 
 def test_the_aggregate_key_of_an_event_is_its_order_then_product_then_user() -> None:

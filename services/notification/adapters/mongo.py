@@ -204,7 +204,7 @@ class MongoNotificationRepository:
         doc = await self._c.find_one_and_update(
             {"state": int(State.QUEUED), "scheduled_time": {"$lte": now}},
             {"$set": {"scheduled_time": lease_until}},
-            projection={"_outbox": 0},
+            # No projection: FerretDB v1's findAndModify does not implement one.
             sort=[("scheduled_time", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
