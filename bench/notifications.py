@@ -121,7 +121,8 @@ async def _in_app(bus: Bus, gateway: str, count: int) -> None:
         stream.cancel()
         watcher.cancel()
     print(
-        f"event published -> in-app notification visible on WatchNotifications ({len(latencies)}/{count}):"
+        f"event published -> in-app notification on WatchNotifications "
+        f"({len(latencies)}/{count} seen):"
     )
     if latencies:
         print(
