@@ -360,7 +360,7 @@ def test_subscribers_hear_of_a_new_product_and_one_click_unsubscribes_that_topic
     prefs = ok(api.get("/v1/notification-preferences", headers=fan.headers))
     assert not prefs["new_products"].get("subscribed", False)
     assert prefs["order_updates"]["subscribed"]
-    forged = api.post("/v1/notification-preferences:unsubscribe", json={"token": "x.y"})
+    forged = api.post("/v1/notification-preferences:unsubscribe", params={"token": "x.y"})
     assert forged.status_code == 400
 
 

@@ -7,6 +7,7 @@ from emporium.notification.v1 import notification_template_pb2 as _notification_
 from emporium.notification.v1 import push_device_pb2 as _push_device_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -138,10 +139,12 @@ class UpdateNotificationPreferencesRequest(_message.Message):
     def __init__(self, notification_preferences: _Optional[_Union[_notification_preferences_pb2.NotificationPreferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class UnsubscribeNotificationTopicRequest(_message.Message):
-    __slots__ = ("token",)
+    __slots__ = ("token", "one_click_body")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ONE_CLICK_BODY_FIELD_NUMBER: _ClassVar[int]
     token: str
-    def __init__(self, token: _Optional[str] = ...) -> None: ...
+    one_click_body: _httpbody_pb2.HttpBody
+    def __init__(self, token: _Optional[str] = ..., one_click_body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
 
 class UnsubscribeNotificationTopicResponse(_message.Message):
     __slots__ = ("topic",)

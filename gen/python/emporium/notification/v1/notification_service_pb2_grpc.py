@@ -262,8 +262,9 @@ class NotificationServiceServicer:
         (RFC 8058 one-click unsubscribe), without signing in. Tokens do not expire, so links in
         old emails keep working, and cannot be forged. Unsubscribing twice succeeds. Returns
         INVALID_ARGUMENT for a malformed or badly signed token.
-        The second binding is the URL of the List-Unsubscribe header: the token in the query, and
-        the body a mail client POSTs (`List-Unsubscribe=One-Click`, form-encoded) ignored.
+        Over REST the token is a query parameter, so the link of the List-Unsubscribe header is
+        the whole call: `POST /v1/notification-preferences:unsubscribe?token=...`; whatever body a
+        mail client POSTs with it (`List-Unsubscribe=One-Click`, form-encoded) is ignored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
