@@ -40,7 +40,9 @@ from tests.e2e.checkout_support import (
     shipping_option,
 )
 
-SERVICES = ("user", "catalog", "cart", "order", "payment", "shipping", "notification")
+SERVICES = ("user", "notification")
+# What placing an order and publishing a product need besides.
+CHECKOUT = ("catalog", "cart", "order", "payment", "shipping")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,6 +57,12 @@ def api(gateway_url, service_address):
 @pytest.fixture(scope="module")
 def admin(api) -> dict[str, str]:
     return admin_headers(api)
+
+
+@pytest.fixture(scope="module")
+def checkout(service_address) -> None:
+    for name in CHECKOUT:
+        service_address(name)
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +224,7 @@ def _deliver(api, admin, shipment_id: str) -> None:
 
 
 def test_an_order_is_confirmed_paid_shipped_and_delivered_by_email_and_in_app_live(
-    api, admin, mail, gateway, gateway_url
+    api, admin, mail, gateway, gateway_url, checkout
 ):
     nora = User(api)
     mail.wait(nora.email)
@@ -292,7 +300,7 @@ def test_an_order_is_confirmed_paid_shipped_and_delivered_by_email_and_in_app_li
 
 
 def test_email_off_for_order_updates_notifies_in_app_only_and_a_declined_card_says_so(
-    api, admin, mail
+    api, admin, mail, checkout
 ):
     nora = User(api)
     mail.wait(nora.email)
@@ -331,7 +339,7 @@ def test_email_off_for_order_updates_notifies_in_app_only_and_a_declined_card_sa
 
 
 def test_subscribers_hear_of_a_new_product_and_one_click_unsubscribes_that_topic_only(
-    api, admin, mail
+    api, admin, mail, checkout
 ):
     fan, picky, other = User(api), User(api), User(api)
     fan.preferences({"new_products": {"subscribed": True}}, "new_products")
