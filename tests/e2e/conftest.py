@@ -24,12 +24,14 @@ from gateway import render
 from tests.integration.conftest import (  # the same servers' fixtures and CI rule
     check_http,
     local_servers,
+    mailpit_url,
     pytest_runtest_makereport,
+    rabbitmq_url,
     servers,
     unavailable,
 )
 
-__all__ = ["local_servers", "pytest_runtest_makereport", "servers"]
+__all__ = ["local_servers", "mailpit_url", "pytest_runtest_makereport", "rabbitmq_url", "servers"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
