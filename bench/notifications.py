@@ -93,7 +93,11 @@ async def _in_app(bus: Bus, gateway: str, count: int) -> None:
         await stream.read()  # the first message: the stream is live
 
         async def watch() -> None:
-            async for message in stream:
+            # read() only: a grpc.aio call cannot mix read() and async iteration.
+            while True:
+                message = await stream.read()
+                if message is grpc.aio.EOF:
+                    return
                 order_id = (
                     message.notification.body.split(" ")[1] if message.notification.body else ""
                 )
