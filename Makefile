@@ -3,10 +3,15 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-UV      ?= uv
+# uv at the version pyproject.toml pins: .tools/uv-<version>/ unless UV names one already
+# (infra/local/toolchain.sh installs it, with Go and npm, when missing).
+UV      ?= $(shell infra/local/toolchain.sh uv-path)
 RUN     := $(UV) run --frozen --
 BUF     := $(RUN) buf
 PROTOC  := $(RUN) python -m grpc_tools.protoc
+
+# Go: /usr/local/go or PATH when recent enough, else one toolchain.sh installs (a recipe's `$(GO)`).
+GO := "$$(infra/local/toolchain.sh go-bin)/go"
 
 # The OpenAPI generator: gnostic's protoc-gen-openapi (OpenAPI 3), built with `go install`.
 GNOSTIC_VERSION := v0.7.1
@@ -41,18 +46,21 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
+.PHONY: help toolchain setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(OPENAPI_PLUGIN) $(GRPCURL) ## Install the pinned Python env, code generators, Swagger UI, grpcurl.
+toolchain: ## Install what is missing on a fresh Debian machine: uv (pinned), Go, npm.
+	infra/local/toolchain.sh
+
+setup: toolchain $(OPENAPI_PLUGIN) $(GRPCURL) ## Install the pinned Python env, code generators, Swagger UI, grpcurl.
 	$(UV) sync --frozen
 	gateway/install-swagger-ui.sh >/dev/null
 
 $(GRPCURL):
-	GOBIN=$(dir $@) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	GOBIN=$(dir $@) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 # Debian's chromium (needs root or sudo, like the servers' packages); skipped when CHROMIUM exists.
 $(CHROMIUM):
@@ -61,7 +69,7 @@ $(CHROMIUM):
 e2e-tools: $(GRPCURL) $(CHROMIUM) ## Install what the e2e tests need besides the stack: grpcurl, Chromium.
 
 $(OPENAPI_PLUGIN):
-	GOBIN=$(dir $@) go install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
+	GOBIN=$(dir $@) $(GO) install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
 
 gen: $(OPENAPI_PLUGIN) ## Regenerate gen/ (Python stubs, descriptor set, OpenAPI) from protos/.
 	rm -rf $(GEN_OUT)/python/emporium $(GEN_OUT)/descriptor $(GEN_OUT)/openapi
@@ -96,7 +104,7 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: lint gen-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
+test: setup lint gen-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
 
 test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
@@ -126,7 +134,7 @@ test-integration: ## Integration tests against the real servers.
 test-e2e: e2e-tools ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
 
-run: ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.
+run: setup ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.
 	$(STACK) run $(ONLY)
 
 stack-up: ## Start what is not running in the background; returns once all is healthy.
