@@ -11,7 +11,7 @@ BUF     := $(RUN) buf
 PROTOC  := $(RUN) python -m grpc_tools.protoc
 
 # Go: /usr/local/go or PATH when recent enough, else one toolchain.sh installs (a recipe's `$(GO)`).
-GO := "$$(infra/local/toolchain.sh go-bin)/go"
+GO := "$$($(CURDIR)/infra/local/toolchain.sh go-bin)/go"
 
 # The OpenAPI generator: gnostic's protoc-gen-openapi (OpenAPI 3), built with `go install`.
 GNOSTIC_VERSION := v0.7.1
@@ -20,6 +20,15 @@ OPENAPI_PLUGIN  := $(TOOLS)/gnostic-$(GNOSTIC_VERSION)/protoc-gen-openapi
 # grpcurl for the e2e tests (and for you): `go install` into .tools, like the generator.
 GRPCURL_VERSION := v1.9.3
 GRPCURL         := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+# Helm for the chart checks: `go install` into .tools as well.
+HELM_VERSION    := v3.21.4
+HELM            := $(TOOLS)/helm-$(HELM_VERSION)/helm
+# The Kubernetes version the chart is rendered for and validated against (kubernetes-validate).
+KUBE_VERSION    := 1.33.0
+CHART           := helm/emporium
+# The Compose specification's JSON schema, as Docker Compose's loader (compose-go) embeds it.
+COMPOSE_GO_VERSION := v2.9.1
+COMPOSE_SCHEMA     := $(TOOLS)/compose-go-$(COMPOSE_GO_VERSION)/compose-spec.json
 # The browser of the docs-page test: Debian's chromium, driven by Playwright (PyPI).
 CHROMIUM        ?= /usr/bin/chromium
 export EMPORIUM_GRPCURL  := $(GRPCURL)
@@ -46,7 +55,7 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help toolchain setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
+.PHONY: help toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
@@ -83,6 +92,35 @@ gen: $(OPENAPI_PLUGIN) ## Regenerate gen/ (Python stubs, descriptor set, OpenAPI
 	$(PROTOC) -Iprotos -Iprotos/third_party --plugin=protoc-gen-openapi=$(OPENAPI_PLUGIN) \
 	    --openapi_out=$(GEN_OUT)/openapi --openapi_opt='$(OPENAPI_OPTS)' $(PROTO_FILES)
 
+$(HELM):
+	GOBIN=$(dir $@) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+deploy-files: ## Regenerate the chart's platform file and compose.yaml from services.yaml and services/.
+	$(RUN) python -m deploy.generate
+
+$(COMPOSE_SCHEMA):
+	mkdir -p $(dir $@)
+	dir=$$(cd $(dir $@) && GOFLAGS=-modcacherw $(GO) mod download -json \
+	    github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION) | \
+	    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); cp "$$dir/schema/compose-spec.json" $@
+
+deploy-check: $(COMPOSE_SCHEMA) ## Deploy files fresh, chart linted and valid, Dockerfile and compose.yaml checked.
+	$(RUN) python -m deploy.generate --check
+	$(MAKE) --no-print-directory chart-check
+	EMPORIUM_COMPOSE_SCHEMA=$(COMPOSE_SCHEMA) $(RUN) python -m deploy.static_checks
+
+# Lint, render with the default and the production values, validate every object offline.
+chart-check: $(HELM)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict -f $(CHART)/values-production.yaml $(CHART)
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for values in values.yaml values-production.yaml; do \
+	    $(HELM) template emporium $(CHART) --kube-version $(KUBE_VERSION) -f $(CHART)/$$values \
+	        > $$tmp/$$values; \
+	    echo "$$values: $$(grep -c '^kind:' $$tmp/$$values) objects"; \
+	    $(RUN) kubernetes-validate --strict --quiet -k $(KUBE_VERSION) $$tmp/$$values; \
+	done; echo "chart: every rendered object is valid for Kubernetes $(KUBE_VERSION)."
+
 gen-check: ## Fail if gen/ differs from what the protos generate.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(MAKE) --no-print-directory gen GEN_OUT=$$tmp >/dev/null; \
@@ -104,7 +142,7 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: setup lint gen-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
+test: setup lint gen-check deploy-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
 
 test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
