@@ -29,6 +29,18 @@ CHART           := helm/emporium
 # The Compose specification's JSON schema, as Docker Compose's loader (compose-go) embeds it.
 COMPOSE_GO_VERSION := v2.9.1
 COMPOSE_SCHEMA     := $(TOOLS)/compose-go-$(COMPOSE_GO_VERSION)/compose-spec.json
+# The Go client example (clients/go): protoc plugins by `go install`, stubs generated from protos/
+# into clients/go/gen (git-ignored) before it is built; the googleapis types map to genproto.
+PROTOC_GEN_GO      := $(TOOLS)/protoc-gen-go-v1.36.12/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-v1.6.2/protoc-gen-go-grpc
+GO_CLIENT_MODULE   := emporium.example/client
+GO_CLIENT_M = $(subst $(space),$(comma),$(foreach f,$(PROTO_FILES),M$(f)=$(GO_CLIENT_MODULE)/gen/$(patsubst %/,%,$(dir $(f)));$(word 2,$(subst /, ,$(f)))v1)) \
+    $(subst $(space),$(comma),$(foreach f,annotations http field_behavior,Mgoogle/api/$(f).proto=google.golang.org/genproto/googleapis/api/annotations)) \
+    Mgoogle/api/httpbody.proto=google.golang.org/genproto/googleapis/api/httpbody \
+    Mgoogle/type/money.proto=google.golang.org/genproto/googleapis/type/money \
+    Mgoogle/type/postal_address.proto=google.golang.org/genproto/googleapis/type/postaladdress \
+    Mgoogle/type/date.proto=google.golang.org/genproto/googleapis/type/date
+GO_CLIENT_OPTS = module=$(GO_CLIENT_MODULE)/gen,$(subst $(space),$(comma),$(strip $(GO_CLIENT_M)))
 # The browser of the docs-page test: Debian's chromium, driven by Playwright (PyPI).
 CHROMIUM        ?= /usr/bin/chromium
 export EMPORIUM_GRPCURL  := $(GRPCURL)
@@ -55,7 +67,7 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
+.PHONY: help clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
@@ -121,6 +133,22 @@ chart-check: $(HELM)
 	    $(RUN) kubernetes-validate --strict --quiet -k $(KUBE_VERSION) $$tmp/$$values; \
 	done; echo "chart: every rendered object is valid for Kubernetes $(KUBE_VERSION)."
 
+$(PROTOC_GEN_GO):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+clients: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Build the example clients: Node (npm ci) and Go (stubs from protos/).
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf clients/go/gen && mkdir -p clients/go/gen
+	@echo "protoc-gen-go, protoc-gen-go-grpc: protos/ -> clients/go/gen"
+	@$(PROTOC) -Iprotos -Iprotos/third_party \
+	    --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+	    --go_out=clients/go/gen --go_opt='$(GO_CLIENT_OPTS)' \
+	    --go-grpc_out=clients/go/gen --go-grpc_opt='$(GO_CLIENT_OPTS)' $(PROTO_FILES)
+	cd clients/go && $(GO) build -o $(TOOLS)/emporium-go-client .
+
 gen-check: ## Fail if gen/ differs from what the protos generate.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(MAKE) --no-print-directory gen GEN_OUT=$$tmp >/dev/null; \
@@ -153,7 +181,7 @@ test-unit: ## Unit and contract tests (no servers).
 # servers alone and a RabbitMQ virtual host of their own, so no stack service ever consumes
 # (or queues up) their events.
 INTEGRATION_VHOST := emporium-integration
-test-stack: e2e-tools ## Integration and e2e tests, on the real servers, services and Envoy.
+test-stack: e2e-tools clients ## Integration and e2e tests, on the real servers, services and Envoy.
 	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \
 	    EMPORIUM_RABBITMQ_URL="$${EMPORIUM_RABBITMQ_URL%/}/$(INTEGRATION_VHOST)" $(RUN) pytest tests/integration'
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
@@ -169,7 +197,7 @@ test-integration: ## Integration tests against the real servers.
 	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \
 	    EMPORIUM_RABBITMQ_URL="$${EMPORIUM_RABBITMQ_URL%/}/$(INTEGRATION_VHOST)" $(RUN) pytest tests/integration'
 
-test-e2e: e2e-tools ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
+test-e2e: e2e-tools clients ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
 
 run: setup ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.

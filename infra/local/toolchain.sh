@@ -16,8 +16,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 source "$EMPORIUM_ROOT/infra/local/lib.sh"
 
-GO_MIN=1.24.0  # helm v3.21 and the code generators need Go >= 1.24
-GO_FETCH=1.25.5
+GO_MIN=1.26.0  # the Go client's modules (grpc-go, genproto) need Go >= 1.26
+GO_FETCH=1.26.8
 UV_VERSION="$(sed -n 's/^required-version = "==\(.*\)"/\1/p' "$EMPORIUM_ROOT/pyproject.toml")"
 UV_DEFAULT="$EMPORIUM_ROOT/.tools/uv-$UV_VERSION/bin/uv"
 
