@@ -339,6 +339,11 @@ async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, in
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        # Envoy pings its upstream connections every 30 s (gateway/render.py), idle or not.
+        # grpc's defaults take pings on a connection without calls as abuse and, after two,
+        # send GOAWAY "too_many_pings", which Envoy turns into a 503 for the next request.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ]
     server = grpc.aio.server(interceptors=interceptors(app.verifier), options=options)
     for add, servicer in app.servicers:
