@@ -67,7 +67,7 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
+.PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
@@ -211,6 +211,17 @@ stack-down: ## Stop what stack-up started.
 
 stack-status: ## Health of each server, service and Envoy, and who started it.
 	$(STACK) status
+
+seed: ## Load demo data through the public API (categories, products, shoppers, orders).
+	$(STACK) with -- $(RUN) python -m bench.seed
+
+# Locust, headless and bounded: LOAD_USERS shoppers for LOAD_SECONDS, then the summary table.
+LOAD_USERS   ?= 20
+LOAD_SPAWN   ?= 5
+LOAD_SECONDS ?= 60
+load: ## Run the Locust load generator (bench/locustfile.py) headless and print its table.
+	$(STACK) with -- $(RUN) locust -f bench/locustfile.py --headless --only-summary \
+	    -u $(LOAD_USERS) -r $(LOAD_SPAWN) -t $(LOAD_SECONDS)s --stop-timeout 10
 
 clean-data: ## Delete the servers' data and everything else in var/ (refuses while running).
 	$(STACK) clean
