@@ -23,8 +23,6 @@ GRPCURL         := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
 # Helm for the chart checks: `go install` into .tools as well.
 HELM_VERSION    := v3.21.4
 HELM            := $(TOOLS)/helm-$(HELM_VERSION)/helm
-# The Kubernetes version the chart is rendered for and validated against (kubernetes-validate).
-KUBE_VERSION    := 1.33.0
 CHART           := helm/emporium
 # The Compose specification's JSON schema, as Docker Compose's loader (compose-go) embeds it.
 COMPOSE_GO_VERSION := v2.9.1
@@ -121,33 +119,12 @@ deploy-check: $(COMPOSE_SCHEMA) ## Deploy files fresh, chart linted and valid, D
 	$(MAKE) --no-print-directory chart-check
 	EMPORIUM_COMPOSE_SCHEMA=$(COMPOSE_SCHEMA) $(RUN) python -m deploy.static_checks
 
-# Lint, render with the default and the production values, validate every object offline.
+# Lint, render with the default and the production values, validate every object offline and
+# check that every service and the gateway have what the chart promises (deploy/chart_check.py).
 chart-check: $(HELM)
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict -f $(CHART)/values-production.yaml $(CHART)
-	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	for values in values.yaml values-production.yaml; do \
-	    $(HELM) template emporium $(CHART) --kube-version $(KUBE_VERSION) -f $(CHART)/$$values \
-	        > $$tmp/$$values; \
-	    echo "$$values: $$(grep -c '^kind:' $$tmp/$$values) objects"; \
-	    $(RUN) kubernetes-validate --strict --quiet -k $(KUBE_VERSION) $$tmp/$$values; \
-	done; echo "chart: every rendered object is valid for Kubernetes $(KUBE_VERSION)."
-
-$(PROTOC_GEN_GO):
-	GOBIN=$(dir $@) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-
-$(PROTOC_GEN_GO_GRPC):
-	GOBIN=$(dir $@) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
-
-clients: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Build the example clients: Node (npm ci) and Go (stubs from protos/).
-	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
-	rm -rf clients/go/gen && mkdir -p clients/go/gen
-	@echo "protoc-gen-go, protoc-gen-go-grpc: protos/ -> clients/go/gen"
-	@$(PROTOC) -Iprotos -Iprotos/third_party \
-	    --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
-	    --go_out=clients/go/gen --go_opt='$(GO_CLIENT_OPTS)' \
-	    --go-grpc_out=clients/go/gen --go-grpc_opt='$(GO_CLIENT_OPTS)' $(PROTO_FILES)
-	cd clients/go && $(GO) build -o $(TOOLS)/emporium-go-client .
+	$(RUN) python -m deploy.chart_check --helm $(HELM)
 
 gen-check: ## Fail if gen/ differs from what the protos generate.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
