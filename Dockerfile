@@ -26,7 +26,7 @@ ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
 # The project itself is not installed: its code is copied as is and found through PYTHONPATH.
-RUN uv sync --frozen --no-dev --no-install-project
+# Two environments: with Envoy (the gateway's) and without (the services').
 RUN uv sync --frozen --no-dev --group gateway --no-install-project \
     && mv /opt/venv /opt/venv-gateway \
     && uv sync --frozen --no-dev --no-install-project
