@@ -128,8 +128,11 @@ class Product:
 
 
 class Seeder:
-    def __init__(self, api: httpx.AsyncClient, progress: Progress, run: str, seed: int) -> None:
+    def __init__(
+        self, api: httpx.AsyncClient, progress: Progress, run: str, seed: int, concurrency: int
+    ) -> None:
         self.api = api
+        self.concurrency = concurrency
         self.progress = progress
         self.run = run
         self.rng = random.Random(seed)
@@ -235,7 +238,7 @@ class Seeder:
                 )
             return Product(made["id"], weight, stock)
 
-        return await self.each("products", range(count), create, concurrency=8)
+        return await self.each("products", range(count), create, self.concurrency)
 
     async def shoppers(self, count: int) -> list[Shopper]:
         async def create(n: int) -> Shopper:
@@ -253,7 +256,7 @@ class Seeder:
             return Shopper(email, headers, *cards)
 
         # Sign-ups hash passwords (Argon2id): a few at a time, under the gateway's rate limit.
-        return await self.each("shoppers", range(count), create, concurrency=4)
+        return await self.each("shoppers", range(count), create, min(4, self.concurrency))
 
     async def orders(
         self, count: int, shoppers: list[Shopper], products: list[Product]
@@ -302,7 +305,7 @@ class Seeder:
             self.outcomes[outcome] += 1
             return order["id"]
 
-        return await self.each("orders", range(count), place, concurrency=4)
+        return await self.each("orders", range(count), place, self.concurrency)
 
     async def states(self, order_ids: list[str], shoppers: list[Shopper]) -> Counter[str]:
         """The state each order has reached, read back as its shopper."""
@@ -326,7 +329,7 @@ async def seed(args: argparse.Namespace, console: Console) -> None:
     limits = httpx.Limits(max_connections=16)
     async with httpx.AsyncClient(base_url=args.gateway, timeout=60, limits=limits) as api:
         with Progress(*columns, console=console) as progress:
-            seeder = Seeder(api, progress, run, args.seed)
+            seeder = Seeder(api, progress, run, args.seed, args.concurrency)
             await seeder.login_admin()
             categories = await seeder.categories()
             products = await seeder.products(args.products, categories)
@@ -356,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=300)
     parser.add_argument("--shoppers", type=int, default=20)
     parser.add_argument("--orders", type=int, default=60)
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the names and mix")
     parser.add_argument("--settle-seconds", type=float, default=20)
     args = parser.parse_args(argv)
