@@ -101,6 +101,7 @@ async def build(settings: Settings, **overrides: Any) -> App:
         default_locale=settings.default_locale,
         batch_size=settings.batch_size,
         senders=settings.senders,
+        poll_seconds=settings.poll_seconds,
         watch_poll_seconds=settings.watch_poll_seconds,
     )
     installed = await handlers.install_default_templates(rendering.load_defaults())

@@ -49,7 +49,9 @@ class Settings:
     EMPORIUM_SHOP_NAME / EMPORIUM_SHOP_URL  the shop's name and storefront URL in messages
     EMPORIUM_PUBLIC_API_URL               the gateway as users reach it (unsubscribe links)
     EMPORIUM_NOTIFICATION_BATCH_SIZE      subscribers per new-product batch event (200)
-    EMPORIUM_NOTIFICATION_SENDERS         concurrent senders (4)
+    EMPORIUM_NOTIFICATION_SENDERS         concurrent senders (2)
+    EMPORIUM_NOTIFICATION_POLL_SECONDS    how often idle senders look for due messages (5); a
+                                          message created by this replica wakes them at once
     EMPORIUM_NOTIFICATION_SMS_SANDBOX     "true" (default in development) for the sandbox SMS
                                           provider with magic numbers
     """
@@ -68,7 +70,8 @@ class Settings:
     queue: str = NAME
     default_locale: str = "en"
     batch_size: int = 200
-    senders: int = 4
+    senders: int = 2
+    poll_seconds: float = 5.0
     sms_sandbox: bool = True
     watch_poll_seconds: float = 0.5
 
@@ -102,7 +105,8 @@ class Settings:
             public_api_url=string(env, "EMPORIUM_PUBLIC_API_URL", gateway).rstrip("/"),
             queue=string(env, "EMPORIUM_NOTIFICATION_QUEUE", NAME),
             batch_size=integer(env, "EMPORIUM_NOTIFICATION_BATCH_SIZE", 200),
-            senders=integer(env, "EMPORIUM_NOTIFICATION_SENDERS", 4),
+            senders=integer(env, "EMPORIUM_NOTIFICATION_SENDERS", 2),
+            poll_seconds=number(env, "EMPORIUM_NOTIFICATION_POLL_SECONDS", 5.0),
             sms_sandbox=string(
                 env, "EMPORIUM_NOTIFICATION_SMS_SANDBOX", "false" if auth.production else "true"
             ).lower()
