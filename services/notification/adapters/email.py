@@ -7,12 +7,17 @@ refused: FAILED, no retry), 4xx, a refused or dropped connection and timeouts ar
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from services.notification.domain import Notification, Rendered, SendError
+
+# Headers up to RFC 5322's 998 characters stay one line: the default policy (78) would turn a
+# long List-Unsubscribe URL into RFC 2047 encoded words, which no mail client reads as a URL.
+POLICY = email.policy.default.clone(max_line_length=998)
 
 
 class SmtpEmailSender:
@@ -36,7 +41,7 @@ class SmtpEmailSender:
         self._timeout = timeout_seconds
 
     def message(self, notification: Notification, content: Rendered) -> EmailMessage:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=POLICY)
         msg["From"] = self._sender
         msg["To"] = notification.recipient
         msg["Subject"] = content.subject
@@ -57,8 +62,13 @@ class SmtpEmailSender:
         if not notification.recipient:
             raise SendError("no email address", permanent=True)
         try:
+            # Flattened here with our policy: aiosmtplib's own (78-character lines) would
+            # encode the long headers again.
+            raw = self.message(notification, content).as_bytes(policy=POLICY.clone(linesep="\r\n"))
             await aiosmtplib.send(
-                self.message(notification, content),
+                raw,
+                sender=email.utils.parseaddr(self._sender)[1],
+                recipients=[notification.recipient],
                 hostname=self._host,
                 port=self._port,
                 username=self._username,
