@@ -23,7 +23,14 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind
 
 from kit.config import TelemetrySettings
 
@@ -86,6 +93,34 @@ def _observe(name: str):
     return callback
 
 
+class RequestRoots(Sampler):
+    """Starts traces at requests and messages, never at a background task's client call (an
+    outbox poll on Redis every 100 ms would otherwise be a trace of its own); a root that
+    qualifies is kept with probability `ratio`."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context,
+        trace_id,
+        name,
+        kind=None,
+        attributes=None,
+        links=None,
+        trace_state=None,
+    ) -> SamplingResult:
+        if kind == SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self._ratio.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"RequestRoots({self._ratio.get_description()})"
+
+
 def setup(settings: TelemetrySettings) -> TracerProvider | None:
     """Configures logging, and tracing + metrics when exporting; returns the tracer provider."""
     global _exporting
@@ -95,8 +130,8 @@ def setup(settings: TelemetrySettings) -> TracerProvider | None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    # The Cassandra driver and aio-pika narrate every connection at INFO.
-    for chatty in ("cassandra", "aio_pika", "aiormq"):
+    # The Cassandra driver and aio-pika narrate every connection, httpx every request, at INFO.
+    for chatty in ("cassandra", "aio_pika", "aiormq", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     logging.getLogger("cassandra.protocol").addFilter(_UseKeyspaceWarning())
     if not settings.otlp_endpoint:
@@ -107,7 +142,7 @@ def setup(settings: TelemetrySettings) -> TracerProvider | None:
         {"service.name": settings.service_name, "service.namespace": "emporium"}
     )
     provider = TracerProvider(
-        resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio))
+        resource=resource, sampler=ParentBased(RequestRoots(settings.sample_ratio))
     )
     _export_over_otlp(settings, provider, resource, root)
     trace.set_tracer_provider(provider)

@@ -69,7 +69,19 @@ def attributes(pairs: Any, prefix: str = "") -> dict[str, Any]:
             out.update(attributes(pair.value.kvlist_value.values, f"{key}."))
         else:
             out[key] = _value(pair.value)
-    return out
+    return out if prefix else _without_prefix_clashes(out)
+
+
+def _without_prefix_clashes(values: dict[str, Any]) -> dict[str, Any]:
+    """Renames a key that is also the prefix of another (Envoy sends `upstream_cluster` and
+    `upstream_cluster.name`) to `<key>.value`: the store expands dotted keys into objects, and
+    a field cannot be both a value and an object. Elasticsearch's `passthrough` objects avoid
+    this; OpenSearch has no such type."""
+    parents = {k.rsplit(".", i)[0] for k in values for i in range(1, k.count(".") + 1)}
+    clashes = parents & values.keys()
+    if not clashes:
+        return values
+    return {f"{k}.value" if k in clashes else k: v for k, v in values.items()}
 
 
 def _hex(raw: bytes) -> str:

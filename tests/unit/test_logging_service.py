@@ -336,3 +336,20 @@ async def test_searching_logs_needs_the_admin_role(running):
 def test_a_namespace_with_a_dash_is_refused():
     with pytest.raises(ConfigError):
         Settings.from_env({"EMPORIUM_LOGGING_NAMESPACE": "a-b"})
+
+
+def test_a_key_that_is_also_a_prefix_of_another_is_kept_beside_it():
+    values = mapping.attributes(
+        [
+            _kv("upstream_cluster", common_pb2.AnyValue(string_value="order")),
+            _kv("upstream_cluster.name", common_pb2.AnyValue(string_value="order")),
+            _kv("a.b", common_pb2.AnyValue(string_value="1")),
+            _kv("a.b.c", common_pb2.AnyValue(string_value="2")),
+        ]
+    )
+    assert values == {
+        "upstream_cluster.value": "order",
+        "upstream_cluster.name": "order",
+        "a.b.value": "1",
+        "a.b.c": "2",
+    }
