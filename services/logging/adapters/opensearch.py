@@ -32,6 +32,8 @@ log = logging.getLogger("emporium.logging.store")
 POLICY = "emporium-otel-retention"
 SEARCH_OPTIONS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 MAX_TRACE_SPANS = 10_000
+# A search may take longer than a bulk write on a busy node; the caller's deadline still rules.
+SEARCH_TIMEOUT_SECONDS = 30.0
 ATTRIBUTE_OBJECTS = ("attributes", "resource.attributes", "scope.attributes")
 
 
@@ -376,7 +378,11 @@ class OpenSearchStore:
     async def _search(self, streams: Sequence[str], body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = await self._request(
-                "POST", f"/{','.join(streams)}/_search", params=SEARCH_OPTIONS, json=body
+                "POST",
+                f"/{','.join(streams)}/_search",
+                params=SEARCH_OPTIONS,
+                json=body,
+                timeout=SEARCH_TIMEOUT_SECONDS,
             )
         except StoreUnavailable as exc:
             raise errors.Unavailable(
@@ -448,7 +454,14 @@ class OpenSearchStore:
             "size": 0,
             "aggs": {
                 "traces": {
-                    "terms": {"field": "trace_id", "size": limit, "order": {"latest": "desc"}},
+                    "terms": {
+                        "field": "trace_id",
+                        "size": limit,
+                        "order": {"latest": "desc"},
+                        # Few spans match a filter: bucket them directly instead of building
+                        # global ordinals over every trace id of the shard first.
+                        "execution_hint": "map",
+                    },
                     "aggs": {"latest": {"max": {"field": "@timestamp"}}},
                 }
             },
