@@ -104,7 +104,7 @@ def test_one_rest_order_is_one_trace_across_the_gateway_the_services_and_rabbitm
     # The gateway started it: its span is the root and the order service's call is its child.
     assert trace["root_service"] == "gateway"
     assert spans[0]["service"] == "gateway"
-    assert "parent_span_id" not in spans[0]
+    assert not spans[0].get("parent_span_id")
     [place] = [s for s in spans if s["name"] == PLACE_ORDER and s["kind"] == "KIND_SERVER"]
     assert by_id[place["parent_span_id"]]["service"] == "gateway"
     # Linked across RabbitMQ: a consumer span in payment and one in shipping, each the child of
