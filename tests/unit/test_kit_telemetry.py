@@ -84,3 +84,13 @@ def test_gauges_keep_the_latest_value_per_attribute_set():
     assert [(o.value, dict(o.attributes)) for o in observed if o.attributes == {"queue": "q"}] == [
         (5, {"queue": "q"})
     ]
+
+
+def test_a_cassandra_span_names_the_statement_without_its_values():
+    from cassandra.query import BatchStatement, SimpleStatement
+
+    from kit.cassandra import _cql
+
+    assert _cql("SELECT * FROM orders WHERE id = %s") == "SELECT * FROM orders WHERE id = %s"
+    assert _cql(SimpleStatement("UPDATE t SET a = ?")) == "UPDATE t SET a = ?"
+    assert _cql(BatchStatement()) == "BATCH"
