@@ -6,7 +6,7 @@
     infra/local/stack with [NAME...] -- CMD...   up, run CMD, stop what up started: make test
     infra/local/stack status | urls | env | provision [NAME...] | clean
 
-NAME is a server (rabbitmq cassandra mongo opensearch redis), a service that exists
+NAME is a server (rabbitmq cassandra mongo opensearch redis versitygw), a service that exists
 (services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the default).
 Starting a service also starts the servers, which it connects to.
 
@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:  # `gateway` is a top-level package of the reposit
 
 from gateway import render  # noqa: E402
 
-SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis")
+SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis", "versitygw")
 # The ports each server binds (env.sh): if any of them answers, the server counts as running.
 SERVER_PORTS = {
     "rabbitmq": ("RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT"),
@@ -64,6 +64,7 @@ SERVER_PORTS = {
     "mongo": ("MONGO_PORT",),
     "opensearch": ("OPENSEARCH_PORT", "OPENSEARCH_TRANSPORT_PORT"),
     "redis": ("REDIS_PORT",),
+    "versitygw": ("VERSITYGW_PORT",),
 }
 INFRA_PORT_VARIABLES = tuple(v for ports in SERVER_PORTS.values() for v in ports)
 GROUPS = ("all", "servers", "services")
@@ -127,8 +128,19 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         for variable, default in moved.items():
             if not env.get(variable):
                 env[variable] = _offset_port(variable, default, offset)
+    # The local stack is a development stack: it says so explicitly, which the servers'
+    # development credentials (versitygw's keys) require.
+    env.setdefault("EMPORIUM_ENV", "development")
     env = _source_env_sh(env)
     host = "127.0.0.1"
+    # The object store's keys: from the environment (a secret), else the development pair.
+    s3_dev = env["EMPORIUM_ENV"] == "development"
+    s3_access = env.get("VERSITYGW_ACCESS_KEY") or (
+        env["VERSITYGW_DEV_ACCESS_KEY"] if s3_dev else ""
+    )
+    s3_secret = env.get("VERSITYGW_SECRET_KEY") or (
+        env["VERSITYGW_DEV_SECRET_KEY"] if s3_dev else ""
+    )
     env.update(
         EMPORIUM_RABBITMQ_URL=f"amqp://guest:guest@{host}:{env['RABBITMQ_PORT']}/",
         EMPORIUM_CASSANDRA_HOSTS=host,
@@ -136,6 +148,10 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         EMPORIUM_MONGO_URL=f"mongodb://{host}:{env['MONGO_PORT']}/",
         EMPORIUM_REDIS_URL=f"redis://{host}:{env['REDIS_PORT']}/0",
         EMPORIUM_OPENSEARCH_URL=f"http://{host}:{env['OPENSEARCH_PORT']}",
+        EMPORIUM_S3_ENDPOINT=f"http://{host}:{env['VERSITYGW_PORT']}",
+        EMPORIUM_S3_REGION=env["VERSITYGW_REGION"],
+        EMPORIUM_S3_ACCESS_KEY=s3_access,
+        EMPORIUM_S3_SECRET_KEY=s3_secret,
         # Service logs reach the runner line by line, not in 8 KiB blocks.
         PYTHONUNBUFFERED="1",
     )
@@ -155,6 +171,10 @@ def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, 
         "EMPORIUM_MONGO_URL",
         "EMPORIUM_REDIS_URL",
         "EMPORIUM_OPENSEARCH_URL",
+        "EMPORIUM_S3_ENDPOINT",
+        "EMPORIUM_S3_REGION",
+        "EMPORIUM_S3_ACCESS_KEY",
+        "EMPORIUM_S3_SECRET_KEY",
     ]
     out = {n: env[n] for n in names if n in env}
     out["EMPORIUM_GATEWAY_PORT"] = str(gw.port)
@@ -391,6 +411,7 @@ class Stack:
             "mongo": f"MongoDB wire  {env['EMPORIUM_MONGO_URL']}  (FerretDB)",
             "opensearch": f"OpenSearch    {env['EMPORIUM_OPENSEARCH_URL']}",
             "redis": f"Redis         {env['EMPORIUM_REDIS_URL']}",
+            "versitygw": f"S3 (versitygw) {env['EMPORIUM_S3_ENDPOINT']}",
         }
         lines += [url for name, url in server_urls.items() if name in names]
         return lines
