@@ -21,6 +21,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from kit.events import Event
+from kit.mongo import MongoDatabase
 from kit.outbox import MongoOutbox
 from services.file.domain import File, Purpose, State, Thumbnail
 from services.file.ports import Cursor
@@ -90,14 +91,18 @@ def _file(doc: dict[str, Any]) -> File:
 
 
 class MongoFileRepository:
-    def __init__(self, db: Any) -> None:
-        self.db = getattr(db, "db", db)
-        self.outbox = MongoOutbox(self.db, [FILES])
+    def __init__(self, db: MongoDatabase) -> None:
+        self.db = db.db
+        self.outbox = MongoOutbox(db, [FILES])
 
     @classmethod
-    async def open(cls, db: Any) -> MongoFileRepository:
+    async def open(cls, db: MongoDatabase) -> MongoFileRepository:
         repo = cls(db)
-        await db.ensure_indexes(INDEXES)
+        # One index per call: FerretDB v1 panics when several indexes that already exist are
+        # declared in one createIndexes (seen with two); one at a time is idempotent.
+        for collection, models in INDEXES.items():
+            for model in models:
+                await db.ensure_indexes({collection: [model]})
         await repo.outbox.ensure_indexes()
         return repo
 
@@ -148,22 +153,24 @@ class MongoFileRepository:
                 "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}],
             },
             {"$set": {"lease_until": now + timedelta(seconds=lease_seconds)}},
-            projection={"_outbox": 0},
             return_document=ReturnDocument.AFTER,
         )
         return _file(doc) if doc else None
 
     async def stale(self, now: datetime, limit: int) -> list[File]:
-        found = self.db[FILES].find(
-            {
-                "$or": [
-                    {"state": State.UPLOADING.value, "expire_time": {"$lt": now}},
-                    {"state": State.DELETED.value, "_outbox.id": {"$exists": False}},
-                ]
-            },
-            {"_outbox": 0},
+        expired = self.db[FILES].find(
+            {"state": State.UPLOADING.value, "expire_time": {"$lt": now}}, {"_outbox": 0}
         )
-        return [_file(doc) async for doc in found.limit(limit)]
+        out = [_file(doc) async for doc in expired.limit(limit)]
+        # Deleted files are purged once their outbox is empty. Filtered here, not in the
+        # query: FerretDB v1 does not match `_outbox.id: {$exists: false}` on an empty array.
+        deleted = self.db[FILES].find({"state": State.DELETED.value})
+        async for doc in deleted.limit(limit * 4):
+            if len(out) >= limit:
+                break
+            if not doc.get("_outbox"):
+                out.append(_file(doc))
+        return out
 
     # --- quota --------------------------------------------------------------------------------
 
