@@ -47,6 +47,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
             bus = await Bus.connect(settings.rabbit, source=settings.server.name)
             closers.append(bus.close)
+            # It consumes nothing, but declares every queue: no event of its goes unbound.
+            await bus.apply_topology()
     store = overrides.get("store")
     if store is None:
         from services.file.adapters.s3 import S3ObjectStore

@@ -59,7 +59,9 @@ def file_to_proto(file: File, public_url: UrlOf) -> file_pb2.File:
 
 
 def uploaded(file: File, public_url: UrlOf) -> Event:
-    message = file_events_pb2.FileUploaded(file=file_to_proto(file, public_url))
+    message = file_events_pb2.FileUploaded(
+        file=file_to_proto(file, public_url), product_id=file.product_id
+    )
     return Event.of(message, SOURCE, time=file.update_time)
 
 

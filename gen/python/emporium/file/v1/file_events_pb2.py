@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from emporium.file.v1 import file_pb2 as emporium_dot_file_dot_v1_dot_file__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"emporium/file/v1/file_events.proto\x12\x10\x65mporium.file.v1\x1a\x1b\x65mporium/file/v1/file.proto\"4\n\x0c\x46ileUploaded\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.emporium.file.v1.File\"u\n\x0b\x46ileDeleted\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12/\n\x07purpose\x18\x03 \x01(\x0e\x32\x1e.emporium.file.v1.File.Purpose\x12\x12\n\nproduct_id\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"emporium/file/v1/file_events.proto\x12\x10\x65mporium.file.v1\x1a\x1b\x65mporium/file/v1/file.proto\"H\n\x0c\x46ileUploaded\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.emporium.file.v1.File\x12\x12\n\nproduct_id\x18\x02 \x01(\t\"u\n\x0b\x46ileDeleted\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12/\n\x07purpose\x18\x03 \x01(\x0e\x32\x1e.emporium.file.v1.File.Purpose\x12\x12\n\nproduct_id\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'emporium.file.v1.file_event
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FILEUPLOADED']._serialized_start=85
-  _globals['_FILEUPLOADED']._serialized_end=137
-  _globals['_FILEDELETED']._serialized_start=139
-  _globals['_FILEDELETED']._serialized_end=256
+  _globals['_FILEUPLOADED']._serialized_end=157
+  _globals['_FILEDELETED']._serialized_start=159
+  _globals['_FILEDELETED']._serialized_end=276
 # @@protoc_insertion_point(module_scope)

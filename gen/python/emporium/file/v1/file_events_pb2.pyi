@@ -7,10 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FileUploaded(_message.Message):
-    __slots__ = ("file",)
+    __slots__ = ("file", "product_id")
     FILE_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     file: _file_pb2.File
-    def __init__(self, file: _Optional[_Union[_file_pb2.File, _Mapping]] = ...) -> None: ...
+    product_id: str
+    def __init__(self, file: _Optional[_Union[_file_pb2.File, _Mapping]] = ..., product_id: _Optional[str] = ...) -> None: ...
 
 class FileDeleted(_message.Message):
     __slots__ = ("file_id", "owner_id", "purpose", "product_id")
