@@ -102,10 +102,6 @@ class File:
         name = "original" if not thumbnail_size else f"thumb-{thumbnail_size}.webp"
         return f"{prefix}/{self.id}/{name}"
 
-    def keys(self) -> list[str]:
-        """Every object of the file: the original and each thumbnail that may exist."""
-        return [self.object_key()] + [self.object_key(t.size) for t in self.thumbnails]
-
     def visible_to(self, user_id: str, admin: bool) -> bool:
         return self.state is not State.DELETED and (admin or self.owner_id == user_id)
 

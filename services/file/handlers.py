@@ -153,9 +153,19 @@ class FileHandlers:
             self.work.set()
         return done
 
+    def _keys(self, file: File) -> list[str]:
+        """Every object the file may have: staged, original, each thumbnail size (a worker
+        may have written thumbnails the record does not list yet)."""
+        sizes = {t.size for t in file.thumbnails} | set(self.limits.thumbnail_sizes)
+        return [
+            staging_key(file.id),
+            file.object_key(),
+            *(file.object_key(s) for s in sorted(sizes)),
+        ]
+
     async def _forget(self, file: File) -> None:
-        """Removes every trace of a refused or abandoned upload."""
-        await self.store.delete([staging_key(file.id), *file.keys()])
+        """Removes every trace of a refused, abandoned or deleted file."""
+        await self.store.delete(self._keys(file))
         await self.files.release(file.owner_id, file.id)
         await self.files.remove(file.id)
 
@@ -203,7 +213,7 @@ class FileHandlers:
             if await self.files.save(gone, file.state, [mapping.deleted(gone)]):
                 # The objects and the hold go now; the record stays until the sweeper sees its
                 # FileDeleted published (a crash here leaves that work to it as well).
-                await self.store.delete([staging_key(file.id), *gone.keys()])
+                await self.store.delete(self._keys(gone))
                 await self.files.release(gone.owner_id, gone.id)
                 return
         raise errors.Aborted("the file kept changing; retry", reason="FILE_BUSY")
@@ -228,7 +238,11 @@ class FileHandlers:
         )
         event = mapping.uploaded(ready, self.store.public_url)
         if not await self.files.save(ready, State.PROCESSING, [event]):
-            log.info("file %s changed while its thumbnails were made", file.id)
+            # Deleted meanwhile (or finished by another worker): drop what this one wrote
+            # unless the file is READY with these very objects.
+            current = await self.files.get(file.id)
+            if current is None or current.state is not State.READY:
+                await self.store.delete([file.object_key(t.size) for t, _ in made])
         return True
 
     async def thumbnail_worker(self, idle_seconds: float) -> None:

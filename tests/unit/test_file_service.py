@@ -22,10 +22,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from kit import auth, server
+from kit.auth import Principal
+from kit.clock import SystemClock
 from services.file import bootstrap
 from services.file.adapters.memory import InMemoryFileRepository, InMemoryObjectStore
-from services.file.config import Settings
-from services.file.handlers import FileHandlers, staging_key
+from services.file.config import Limits, Settings
+from services.file.domain import Purpose, State
+from services.file.handlers import CreateUpload, FileHandlers, staging_key
 
 ISSUER, AUDIENCE = "emporium-user", "emporium"
 F = file_pb2.File
@@ -377,3 +380,26 @@ async def test_a_deleted_file_is_purged_once_its_event_is_published(world):
     await world.files.outbox.mark_sent(await world.files.outbox.pending())
     assert await world.handlers.sweep() == 1
     assert world.files.files == {}
+
+
+async def test_a_file_deleted_while_its_thumbnails_are_made_leaves_no_object_behind():
+    files, store = InMemoryFileRepository(), InMemoryObjectStore()
+    handlers = FileHandlers(files=files, store=store, clock=SystemClock(), limits=Limits())
+    owner = Principal("owner-1")
+    data = samples.png()
+    started = await handlers.create_upload(
+        owner, CreateUpload(Purpose.USER_UPLOAD, "a.png", "image/png", len(data))
+    )
+    store.upload(started.form.fields["key"], data)
+    await handlers.complete_upload(owner, started.file.id)
+    put = store.put
+
+    async def put_then_delete(key: str, body: bytes, content_type: str) -> None:
+        await put(key, body, content_type)
+        if key.endswith("thumb-128.webp"):  # the owner deletes it mid-way
+            await handlers.delete_file(owner, started.file.id)
+
+    store.put = put_then_delete  # type: ignore[method-assign]
+    assert await handlers.make_thumbnails()
+    assert store.objects == {}
+    assert files.files[started.file.id].state is State.DELETED
