@@ -113,6 +113,8 @@ def _server_env() -> dict[str, str]:
         "EMPORIUM_MONGO_URL": "mongodb://mongodb:27017/",
         "EMPORIUM_REDIS_URL": "redis://redis:6379/0",
         "EMPORIUM_OPENSEARCH_URL": "http://elasticsearch:9200",
+        # Spans, logs and metrics go to the logging service's OTLP/gRPC receiver.
+        "EMPORIUM_OTLP_ENDPOINT": "logging:4317",
     }
 
 

@@ -149,6 +149,10 @@ class Gateway:
     auth: Auth
     rate_limits: RateLimits
     services: tuple[Service, ...]
+    # The OTLP/gRPC receiver Envoy sends its spans to (EMPORIUM_OTLP_ENDPOINT, host:port), and
+    # the share of new traces it records (EMPORIUM_TRACE_SAMPLE_RATIO); None: no tracing.
+    otlp: tuple[str, int] | None = None
+    trace_sample_ratio: float = 1.0
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -211,7 +215,67 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
             credential_rpcs=tuple(limits["credentials"]["rpcs"]),
         ),
         services=services,
+        otlp=_otlp(environ),
+        trace_sample_ratio=float(environ.get("EMPORIUM_TRACE_SAMPLE_RATIO") or 1.0),
     )
+
+
+def _otlp(environ: Mapping[str, str]) -> tuple[str, int] | None:
+    endpoint = (environ.get("EMPORIUM_OTLP_ENDPOINT") or "").strip()
+    if not endpoint:
+        return None
+    host, _, port = endpoint.removeprefix("http://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"EMPORIUM_OTLP_ENDPOINT={endpoint!r} is not host:port")
+    return host, int(port)
+
+
+OTLP_CLUSTER = "otlp"
+
+
+def _tracing(gw: Gateway) -> dict[str, Any]:
+    """Envoy starts the trace of every REST or gRPC call (W3C traceparent to the service) and
+    exports its spans to the logging service's OTLP receiver, as service `gateway`."""
+    return {
+        # A request that arrives with a sampled traceparent keeps its caller's decision.
+        "random_sampling": {"value": gw.trace_sample_ratio * 100},
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": _typed(
+                "envoy.config.trace.v3.OpenTelemetryConfig",
+                grpc_service={"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+                service_name="gateway",
+            ),
+        },
+    }
+
+
+def _otlp_cluster(host: str, port: int) -> dict[str, Any]:
+    return {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": _typed(
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                explicit_http_config={"http2_protocol_options": {}},
+            )
+        },
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": host, "port_value": port}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
 
 
 def _rpcs(descriptor: Path) -> dict[str, int]:
@@ -818,6 +882,8 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
     """The Envoy bootstrap (v3) as a dict, ready to dump as YAML or JSON."""
     _check_rpcs(gw)
     manager = _connection_manager(gw, openapi_json, swagger_ui, public_rpcs(gw))
+    if gw.otlp is not None:
+        manager["tracing"] = _tracing(gw)
     return {
         "node": {"id": "emporium-gateway", "cluster": "emporium-gateway"},
         "admin": {
@@ -860,6 +926,7 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
                 _jwks_cluster(gw),
                 # The "rest" route's cluster, never reached (see there); no hosts, so 503 if it is.
                 {"name": UNROUTED, "type": "STATIC", "load_assignment": {"cluster_name": UNROUTED}},
+                *([_otlp_cluster(*gw.otlp)] if gw.otlp is not None else []),
             ],
         },
     }

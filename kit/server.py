@@ -32,12 +32,18 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from opentelemetry import metrics
 
-from kit import auth, errors
+from kit import auth, errors, telemetry
 from kit.config import ROOT, SERVICES_YAML, ServerSettings
 
 log = logging.getLogger("emporium.server")
 access_log = logging.getLogger("emporium.access")
+# RED metrics per RPC (rate and errors from the count by status, duration from the histogram);
+# a no-op until kit.telemetry installs a meter provider.
+_rpc_duration = metrics.get_meter("emporium.server").create_histogram(
+    "rpc.server.duration", unit="ms", description="duration of each RPC served, by status"
+)
 
 DESCRIPTOR_SET = ROOT / "gen/descriptor/emporium.binpb"
 
@@ -244,11 +250,15 @@ class AccessLogInterceptor(_Interceptor):
             raise
         finally:
             _CALLER_SINK.reset(token)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            status = code.name if isinstance(code, grpc.StatusCode) else str(code)
+            if telemetry.exporting():
+                _rpc_duration.record(elapsed_ms, {"rpc.method": method, "rpc.grpc.status": status})
             access_log.info(
                 "%s %s %.1fms user=%s peer=%s",
                 method,
-                code.name if isinstance(code, grpc.StatusCode) else code,
-                (time.perf_counter() - started) * 1000,
+                status,
+                elapsed_ms,
                 caller[0].user_id if caller[0] else "-",
                 context.peer(),
             )
@@ -258,9 +268,11 @@ def interceptors(verifier: auth.TokenVerifier | None) -> list[grpc.aio.ServerInt
     """The chain, outermost first: trace, log what the client saw, map errors, then auth."""
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    # Tracing is outermost so that the access log line carries the call's trace id.
+    # Tracing is outermost so that the access log line carries the call's trace id; without an
+    # SDK tracer (no exporter) there is no tracing interceptor at all: no per-call cost.
+    tracing = [aio_server_interceptor()] if telemetry.tracing() else []
     return [
-        aio_server_interceptor(),
+        *tracing,
         AccessLogInterceptor(),
         ErrorInterceptor(),
         DeadlineInterceptor(),

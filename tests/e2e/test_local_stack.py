@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.conftest import servers
 
-SERVERS = ["rabbitmq", "cassandra", "mongo", "opensearch", "redis", "mailpit"]
+SERVERS = ["rabbitmq", "cassandra", "mongo", "opensearch", "redis", "versitygw", "mailpit"]
 no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
