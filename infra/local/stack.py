@@ -6,8 +6,8 @@
     infra/local/stack with [NAME...] -- CMD...   up, run CMD, stop what up started: make test
     infra/local/stack status | urls | env | provision [NAME...] | clean
 
-NAME is a server (rabbitmq cassandra mongo opensearch redis versitygw mailpit), a service that exists
-(services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the default).
+NAME is a server (rabbitmq cassandra mongo opensearch redis versitygw mailpit), a service that
+exists (services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the default).
 Starting a service also starts the servers, which it connects to.
 
 The processes are those of infra/local/Procfile, run by honcho (prefixed logs; on Ctrl-C or
