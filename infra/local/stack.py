@@ -7,7 +7,8 @@
     infra/local/stack status | urls | env | provision [NAME...] | clean
 
 NAME is a server (rabbitmq cassandra mongo opensearch redis versitygw mailpit), a service that
-exists (services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the default).
+exists (services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the
+default).
 Starting a service also starts the servers, which it connects to.
 
 The processes are those of infra/local/Procfile, run by honcho (prefixed logs; on Ctrl-C or
