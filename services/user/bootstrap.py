@@ -70,10 +70,15 @@ async def build(settings: Settings, **overrides: Any) -> App:
         dummy_hash=await hasher.hash("not a password anyone has"),
     )
     if settings.admin.email:
-        admin = await handlers.ensure_admin(
-            email=settings.admin.email, password=settings.admin.password, display_name="Admin"
+        report = await handlers.bootstrap_admin(
+            email=settings.admin.email,
+            password=settings.admin.password.get_secret_value(),
+            display_name="Admin",
         )
-        log.info("admin account %s is ready", admin.email)
+        level = logging.WARNING if report.outcome == report.REFUSED else logging.INFO
+        log.log(level, "admin bootstrap %s: %s", report.outcome, report.reason)
+    else:
+        log.info("admin bootstrap off: EMPORIUM_ADMIN_EMAIL is not set")
 
     async def local_jwks() -> bytes:
         return keys.jwks_json()

@@ -58,6 +58,20 @@ class Tokens:
 
 
 @dataclass(frozen=True)
+class AdminBootstrap:
+    """What the first-admin bootstrap did at start, and why (logged by bootstrap.py)."""
+
+    CREATED = "created"
+    EXISTS = "exists"  # the configured email already holds the admin role: nothing to do
+    SKIPPED = "skipped"  # another admin exists: a new first admin is not needed
+    REFUSED = "refused"  # the email belongs to a non-admin account: it is not promoted
+
+    outcome: str
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class TokenPolicy:
     issuer: str
     audience: str
@@ -844,27 +858,54 @@ class UserHandlers:
         await self.users.save(user, [event])
         return user
 
-    async def ensure_admin(self, *, email: str, password: str, display_name: str) -> User:
-        """The configured first admin exists and holds the admin role (idempotent)."""
+    async def bootstrap_admin(
+        self, *, email: str, password: str, display_name: str
+    ) -> AdminBootstrap:
+        """Creates the configured first admin, if and only if that cannot hand an account over.
+
+        An existing account is never promoted: whoever registered the configured email first
+        (before the first start, say) chose its password, so promoting it would give them the
+        shop. The admin is created only while the email is unclaimed and no admin exists;
+        otherwise nothing changes and the report says why. Idempotent: a restart finds the
+        admin it created under the email.
+        """
         email = domain.normalise_email(email)
         existing = await self.users.by_email(email)
         if existing is not None:
-            if domain.ROLE_ADMIN not in existing.roles:
-                existing = replace(
-                    existing,
-                    roles=existing.roles | {domain.ROLE_ADMIN},
-                    update_time=self.clock.now(),
+            if domain.ROLE_ADMIN in existing.roles:
+                return AdminBootstrap(
+                    AdminBootstrap.EXISTS, existing.id, f"{email} is already an admin"
                 )
-                await self.users.save(existing)
-            return existing
+            return AdminBootstrap(
+                AdminBootstrap.REFUSED,
+                existing.id,
+                f"{email} is already registered by account {existing.id}, which is not an "
+                "admin, and an existing account is never promoted at start; choose another "
+                "EMPORIUM_ADMIN_EMAIL, or have an admin grant the role (SetUserRoles)",
+            )
+        # Only reached while the email is unclaimed (first start, or a new address), so the
+        # scan does not run on every start of a large shop.
+        cursor: bytes | None = None
+        while True:
+            users, cursor = await self.users.page(500, cursor)
+            for user in users:
+                if domain.ROLE_ADMIN in user.roles and user.state is not State.DELETED:
+                    return AdminBootstrap(
+                        AdminBootstrap.SKIPPED,
+                        user.id,
+                        f"an admin already exists (account {user.id}); {email} is not created",
+                    )
+            if cursor is None:
+                break
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"emporium-admin/{email}"))
-        return await self.register(
+        admin = await self.register(
             email=email,
             password=password,
             display_name=display_name,
             request_id=request_id,
             roles=(domain.ROLE_CUSTOMER, domain.ROLE_ADMIN),
         )
+        return AdminBootstrap(AdminBootstrap.CREATED, admin.id, f"created admin {email}")
 
 
 def _require_enabled(user: User) -> None:

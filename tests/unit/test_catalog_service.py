@@ -112,7 +112,7 @@ class Client:
 
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
-    settings = Settings.from_env({"EMPORIUM_CATALOG_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_CATALOG_GRPC_PORT": "0"})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     events = memory.EventLog()
     fakes: dict[str, Any] = {

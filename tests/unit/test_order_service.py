@@ -168,7 +168,11 @@ class World:
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     settings = Settings.from_env(
-        {"EMPORIUM_ORDER_GRPC_PORT": "0", "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "0.05"}
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_ORDER_GRPC_PORT": "0",
+            "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "0.05",
+        }
     )
     tokens = Tokens()
     fakes = {

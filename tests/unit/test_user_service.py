@@ -73,7 +73,7 @@ class Client:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings.from_env({"EMPORIUM_USER_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
     settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     users = InMemoryUserRepository()
@@ -434,8 +434,66 @@ async def test_admins_list_and_get_users_and_customers_cannot(client):
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+def _stores() -> dict[str, Any]:
+    return dict(
+        users=InMemoryUserRepository(),
+        addresses=InMemoryAddressRepository(),
+        tokens=InMemoryTokenRepository(),
+        throttle=InMemoryLoginThrottle(),
+        hasher=Argon2Hasher(FAST_ARGON2),
+        keys=SigningKeys(ec.generate_private_key(ec.SECP256R1())),
+    )
+
+
+async def test_an_account_that_claimed_the_admin_email_first_is_not_made_admin_at_start(caplog):
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    stores = _stores()
+    no_admin = Settings(**{**settings.__dict__, "admin": AdminSettings()})
+    app = await bootstrap.build(no_admin, **stores)
+    grpc_server, port, _ = await server.start(no_admin.server, app)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            client = Client(channel, stores["keys"], stores["users"])
+            squatter = await client.register(
+                AdminSettings.DEVELOPMENT_EMAIL, password="the squatter's own pass"
+            )
+    finally:
+        await grpc_server.stop(None)
+
+    with caplog.at_level("INFO", logger="services.user.bootstrap"):
+        await bootstrap.build(settings, **stores)
+
+    [account] = stores["users"].users.values()
+    assert account.id == squatter.id
+    assert "admin" not in account.roles
+    [report] = [r for r in caplog.records if "admin bootstrap" in r.getMessage()]
+    assert report.levelname == "WARNING"
+    assert "refused" in report.getMessage()
+    assert "never promoted" in report.getMessage()
+    assert squatter.id in report.getMessage()
+
+
+async def test_no_first_admin_is_created_when_an_admin_already_exists(caplog):
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    stores = _stores()
+    await bootstrap.build(settings, **stores)
+    renamed = Settings(
+        **{
+            **settings.__dict__,
+            "admin": AdminSettings.from_env(
+                settings.auth,
+                {"EMPORIUM_ADMIN_EMAIL": "boss@example.com", "EMPORIUM_ADMIN_PASSWORD": "x" * 20},
+            ),
+        }
+    )
+    with caplog.at_level("INFO", logger="services.user.bootstrap"):
+        await bootstrap.build(renamed, **stores)
+    assert [u.email for u in stores["users"].users.values()] == [AdminSettings.DEVELOPMENT_EMAIL]
+    assert any("skipped: an admin already exists" in r.getMessage() for r in caplog.records)
+
+
 async def test_the_configured_admin_is_created_once_with_the_admin_role(tmp_path):
-    settings = Settings.from_env({"EMPORIUM_USER_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
     users = InMemoryUserRepository()
     kw = dict(
         users=users,
