@@ -83,6 +83,10 @@ async def build(settings: Settings, **overrides: Any) -> App:
     async def local_jwks() -> bytes:
         return keys.jwks_json()
 
+    async def local_revocations() -> dict[str, float]:
+        marks = await handlers.token_revocations()
+        return {auth.revocation_key(user): at.timestamp() for user, at in marks.items()}
+
     async def close() -> None:
         for closer in reversed(closers):
             await closer()
@@ -95,6 +99,9 @@ async def build(settings: Settings, **overrides: Any) -> App:
         background=background,
         close=close,
         verifier=auth.JwtVerifier(
-            local_jwks, issuer=settings.auth.issuer, audience=settings.auth.audience
+            local_jwks,
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            revocations=auth.Revocations(local_revocations),
         ),
     )

@@ -82,6 +82,18 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
     async def GetJwks(self, request, context):
         return httpbody_pb2.HttpBody(content_type="application/json", data=self.handlers.jwks())
 
+    async def ListTokenRevocations(self, request, context):
+        marks = await self.handlers.token_revocations()
+        return user_service_pb2.ListTokenRevocationsResponse(
+            revocations=[
+                user_service_pb2.TokenRevocation(
+                    user_id_sha256=auth.revocation_key(user_id),
+                    valid_after_time=timestamp(after),
+                )
+                for user_id, after in marks.items()
+            ]
+        )
+
     async def GetMe(self, request, context):
         return mapping.user_to_proto(await self.handlers.me(auth.caller()))
 

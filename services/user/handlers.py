@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from emporium.user.v1 import user_events_pb2
 
@@ -44,6 +44,8 @@ from services.user.ports import (
 )
 
 MAX_ADDRESSES = 50
+# Revocation marks outlive the tokens they refuse by this much (clock skew, leeway).
+REVOCATION_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class UserHandlers:
     throttle_policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     # Verified against when an email is unknown, so both answers take as long.
     dummy_hash: str = ""
+
+    async def token_revocations(self) -> dict[str, datetime]:
+        """The live access-token revocation marks, by user id (ListTokenRevocations)."""
+        return await self.tokens.access_revocations()
 
     # --- registration and sign-in -----------------------------------------------------------
 
@@ -235,17 +241,34 @@ class UserHandlers:
             create_time=now,
         )
         await self.tokens.add(family)
-        return self._tokens(user, parts, family.expire_time, now)
+        return await self._tokens(user, parts, family.expire_time, now)
 
-    def _tokens(
+    async def _revoke_access(self, user_id: str) -> None:
+        """Every access token of the user issued until now stops working within seconds.
+
+        Tokens carry whole seconds (`iat`), so the mark is the next whole second: every token
+        issued so far is before it, and `_tokens` dates a token issued later in this second at
+        the mark, so a new sign-in (after an enable, a role change) is not refused.
+        """
+        now = self.clock.now()
+        valid_after = datetime.fromtimestamp(int(now.timestamp()) + 1, UTC)
+        until = valid_after + self.policy.access_ttl + REVOCATION_MARGIN
+        await self.tokens.revoke_access(user_id, valid_after, until)
+
+    async def _tokens(
         self, user: User, parts: RefreshTokenParts, refresh_expire: datetime, now: datetime
     ) -> Tokens:
         expire = now + self.policy.access_ttl
+        issued = int(now.timestamp())
+        mark = await self.tokens.access_valid_after(user.id)
+        if mark is not None:
+            # At most a second ahead of the clock; verifiers allow 5 s of skew on `iat`.
+            issued = max(issued, int(mark.timestamp()))
         claims = {
             "iss": self.policy.issuer,
             "aud": self.policy.audience,
             "sub": user.id,
-            "iat": int(now.timestamp()),
+            "iat": issued,
             "nbf": int(now.timestamp()),
             "exp": int(expire.timestamp()),
             "jti": str(uuid.uuid4()),
@@ -287,7 +310,7 @@ class UserHandlers:
                 "the refresh token was already used; the session is revoked",
                 reason="REFRESH_TOKEN_REUSED",
             )
-        return self._tokens(user, new, expire, now)
+        return await self._tokens(user, new, expire, now)
 
     async def logout(self, *, refresh_token: str, all_sessions: bool = False) -> None:
         parts = RefreshTokenParts.parse(refresh_token)
@@ -594,6 +617,7 @@ class UserHandlers:
             display_name=user.display_name,
             locale=settings.locale,
         )
+        await self._revoke_access(user.id)
         await self.tokens.revoke_all(user.id)
         await self.addresses.delete_all(user.id)
         await self.users.delete(user.deleted(self.clock.now()), [event])
@@ -799,6 +823,8 @@ class UserHandlers:
             raise errors.FailedPrecondition(
                 "admins cannot disable their own account", reason="SELF_DISABLE"
             )
+        # Before the state is saved: a crash in between leaves only a harmless extra mark.
+        await self._revoke_access(user.id)
         if user.state is State.ACTIVE:
             user = replace(user, state=State.DISABLED, update_time=self.clock.now())
             settings = await self._settings_of(user.id)
@@ -847,6 +873,8 @@ class UserHandlers:
             )
         if wanted == user.roles:
             return user
+        # Tokens carry the roles: every token with the old ones stops working (a demotion bites).
+        await self._revoke_access(user.id)
         previous = user.roles
         user = replace(user, roles=wanted, update_time=self.clock.now())
         event = user_events_pb2.UserRolesChanged(

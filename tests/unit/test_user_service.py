@@ -26,7 +26,7 @@ from google.rpc import error_details_pb2
 from google.type import postal_address_pb2
 from grpc_status import rpc_status
 
-from kit import server
+from kit import auth, server
 from services.user import bootstrap
 from services.user.adapters.keys import SigningKeys
 from services.user.adapters.memory import (
@@ -414,6 +414,66 @@ async def test_delete_me_anonymises_the_account_and_revokes_its_sessions(client)
 
 
 # --- administration -------------------------------------------------------------------------
+
+
+async def _admin_metadata(client) -> list[tuple[str, str]]:
+    admin_user = await client.register()
+    stored = await client.users.get(admin_user.id)
+    await client.users.save(stored.__class__(**{**stored.__dict__, "roles": frozenset({"admin"})}))
+    tokens = await client.login(admin_user.email)
+    return [("authorization", f"Bearer {tokens.access_token}")]
+
+
+async def _refused_within(seconds: float, call: Any) -> grpc.aio.AioRpcError:
+    """The error of `call()` once it fails; services refetch revocation marks every second."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await call()
+        except grpc.aio.AioRpcError as error:
+            return error
+        assert time.monotonic() < deadline, f"still accepted after {seconds} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_disabled_users_access_token_stops_working_within_seconds(client):
+    admin = await _admin_metadata(client)
+    user, metadata = await client.signed_in()
+    assert (await client.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)).id
+    await client.stub.DisableUser(user_service_pb2.DisableUserRequest(id=user.id), metadata=admin)
+    denied = await _refused_within(
+        5, lambda: client.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)
+    )
+    assert denied.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in denied.details()
+    revocations = await client.stub.ListTokenRevocations(
+        user_service_pb2.ListTokenRevocationsRequest()
+    )
+    assert [r.user_id_sha256 for r in revocations.revocations] == [auth.revocation_key(user.id)]
+
+
+async def test_tokens_with_old_roles_stop_working_and_a_new_sign_in_right_away_works(
+    client,
+):
+    admin = await _admin_metadata(client)
+    other, other_metadata = await client.signed_in()
+    await client.stub.SetUserRoles(
+        user_service_pb2.SetUserRolesRequest(id=other.id, roles=[user_pb2.User.ROLE_ADMIN]),
+        metadata=admin,
+    )
+    demoted = await _refused_within(
+        5, lambda: client.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=other_metadata)
+    )
+    assert demoted.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Signing in again right away gives a token with the new roles that works at once.
+    fresh = await client.login(other.email)
+    claims = jwt.decode(fresh.access_token, options={"verify_signature": False})
+    assert claims["roles"] == ["admin", "customer"]
+    listed = await client.stub.ListUsers(
+        user_service_pb2.ListUsersRequest(),
+        metadata=[("authorization", f"Bearer {fresh.access_token}")],
+    )
+    assert other.id in {u.id for u in listed.users}
 
 
 async def test_admins_list_and_get_users_and_customers_cannot(client):
