@@ -215,6 +215,21 @@ async def test_an_invalid_argument_names_every_field_in_bad_request_details(serv
     assert fields == [("email", "is not an email address"), ("password", "is too short")]
 
 
+async def test_an_error_that_echoes_a_huge_input_stays_small_enough_for_the_trailers(served):
+    huge = "x" * 200_000
+    served.servicer.outcome = errors.InvalidArgument(
+        violations=[(huge, f"is not a product id: {huge}")] * 500,
+        message=f"no product {huge}",
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=served.token())
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(raised.value)
+    # grpc-status-details-bin (base64) and grpc-message together fit gRPC's 8 KiB default.
+    assert len(status.SerializeToString()) * 4 / 3 + len(status.message) < 8 * 1024
+    assert status.message.endswith("(truncated)")
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [
