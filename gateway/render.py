@@ -509,9 +509,34 @@ def _jwt_authn(gw: Gateway, public: tuple[str, ...]) -> dict[str, Any]:
     )
 
 
-# Envoy's own refusals that REST clients get as a google.rpc.Status JSON body, the same shape as
-# a service's error (so a 401 reads the same whether Envoy or the service refused the token).
-STATUS_BODIES = {401: code_pb2.UNAUTHENTICATED, 429: code_pb2.RESOURCE_EXHAUSTED}
+# Envoy's own refusals (and the transcoder's), which REST clients get as a google.rpc.Status JSON
+# body, the same shape as a service's error: HTTP status -> the canonical code in the body. A
+# status not listed keeps Envoy's body.
+STATUS_BODIES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    408: code_pb2.DEADLINE_EXCEEDED,
+    411: code_pb2.INVALID_ARGUMENT,
+    413: code_pb2.INVALID_ARGUMENT,
+    414: code_pb2.INVALID_ARGUMENT,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    431: code_pb2.INVALID_ARGUMENT,
+    500: code_pb2.INTERNAL,
+    502: code_pb2.UNAVAILABLE,
+    503: code_pb2.UNAVAILABLE,
+    504: code_pb2.DEADLINE_EXCEEDED,
+}
+# Input too large can never succeed on a retry: the message names the limit instead of echoing
+# Envoy's text (which says neither).
+LIMIT_MESSAGES = {
+    413: "the request body is larger than the gateway's limit of {max_request_bytes} bytes",
+    431: "the request headers (with the URL) are larger than the gateway's limit of "
+    "{max_request_headers_kb} KiB",
+}
 
 
 def _status_is(status: int) -> dict[str, Any]:
@@ -519,44 +544,59 @@ def _status_is(status: int) -> dict[str, Any]:
     return {"status_code_filter": {"comparison": {"op": "EQ", "value": value}}}
 
 
-def _local_replies() -> dict[str, Any]:
+def _cel(expression: str) -> dict[str, Any]:
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": _typed(
+                "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                expression=expression,
+            ),
+        }
+    }
+
+
+def _local_replies(gw: Gateway) -> dict[str, Any]:
     """Envoy's own answers, made to read like the services' (first matching mapper wins).
 
     - jwt_authn answers a token for another audience with 403 (PERMISSION_DENIED over gRPC);
       every other bad token is 401. A wrong audience is a bad token too (kit/auth.py says
       UNAUTHENTICATED): 401 it is. Matched by jwt_authn's response code details, so a 403 from
       any other filter stays a 403.
-    - The 401 and 429 that REST clients get carry a google.rpc.Status JSON body. Only transcoded
-      (REST) requests, which carry x-envoy-original-path by then: native gRPC clients get the
-      status in grpc-status / grpc-message, which a JSON body would garble.
+    - Every error Envoy or the transcoder answers a REST client itself (404 for an unknown
+      path, 400 for broken JSON or a bad query parameter, 413, 431, 429, 401 ...) carries a
+      google.rpc.Status JSON body. REST requests are those that are not gRPC, or were until the
+      transcoder made them so (they carry x-envoy-original-path then): native gRPC clients get
+      the status in grpc-status / grpc-message, which a JSON body would garble.
     """
-    rest = {"header_filter": {"header": {"name": "x-envoy-original-path", "present_match": True}}}
-    wrong_audience = {
-        "extension_filter": {
-            "name": "envoy.access_loggers.extension_filters.cel",
-            "typed_config": _typed(
-                "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                expression="response.code_details.startsWith('jwt_authn_access_denied')"
-                " && response.code == 403",
-            ),
-        }
+    rest = _cel(
+        "'x-envoy-original-path' in request.headers || !('content-type' in request.headers"
+        " && request.headers['content-type'].startsWith('application/grpc'))"
+    )
+    wrong_audience = _cel(
+        "response.code_details.startsWith('jwt_authn_access_denied') && response.code == 403"
+    )
+    limits = {
+        "max_request_bytes": gw.max_request_bytes,
+        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
     }
 
-    def body(code: int) -> dict[str, Any]:
-        return {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []}}
+    def body(status: int, code: int) -> dict[str, Any]:
+        message = LIMIT_MESSAGES.get(status, "%LOCAL_REPLY_BODY%")
+        return {"json_format": {"code": code, "message": message.format(**limits), "details": []}}
 
     return {
         "mappers": [
             {
                 "filter": {"and_filter": {"filters": [wrong_audience, rest]}},
                 "status_code": 401,
-                "body_format_override": body(code_pb2.UNAUTHENTICATED),
+                "body_format_override": body(401, code_pb2.UNAUTHENTICATED),
             },
             {"filter": wrong_audience, "status_code": 401},
             *(
                 {
                     "filter": {"and_filter": {"filters": [_status_is(status), rest]}},
-                    "body_format_override": body(code),
+                    "body_format_override": body(status, code),
                 }
                 for status, code in STATUS_BODIES.items()
             ),
@@ -587,6 +627,12 @@ ACCESS_LOG_FORMAT = {
 }
 
 
+# Envoy's default is 60 KiB; a path of that size would reach a service twice (:path and
+# x-envoy-original-path), beyond gRPC's metadata limit (RESOURCE_EXHAUSTED, a 429 that invites
+# retries). 16 KiB leaves room for any real URL and token.
+MAX_REQUEST_HEADERS_KB = 16
+
+
 def _connection_manager(
     gw: Gateway, openapi_json: Path, swagger_ui: Path, public: tuple[str, ...]
 ) -> dict[str, Any]:
@@ -603,7 +649,9 @@ def _connection_manager(
         # /v1/../admin and //v1 are normalised before routing, so routes cannot be sidestepped.
         normalize_path=True,
         merge_slashes=True,
-        local_reply_config=_local_replies(),
+        local_reply_config=_local_replies(gw),
+        # The request line and headers together; above it, 431 (a URL is a header here).
+        max_request_headers_kb=MAX_REQUEST_HEADERS_KB,
         access_log=[
             {
                 "name": "envoy.access_loggers.stdout",
