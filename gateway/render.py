@@ -419,38 +419,62 @@ def _token_bucket(bucket: Bucket) -> dict[str, Any]:
 
 
 def _rate_limit(gw: Gateway) -> dict[str, Any]:
-    """The local (per Envoy process) token buckets: a default one and one per credential RPC.
+    """Token buckets per client address (this Envoy process's): one for everything a client
+    sends, and one per credential RPC and client, so one client's flood of Login calls never
+    refuses another client's sign-in.
 
-    It runs after the transcoder, so REST and native gRPC alike carry the gRPC path, and the
-    descriptor of a request is its :path. A request takes a token from the default bucket and,
-    if it is a credential RPC, one from that RPC's bucket; either being empty is a 429.
+    It runs after the transcoder, so REST and native gRPC alike carry the gRPC path. Each
+    request yields two descriptors, (rpc, client address) and (client address); buckets are
+    made per distinct address as clients appear (wildcard descriptors, an LRU of
+    MAX_RATE_LIMITED_CLIENTS per descriptor). Either bucket being empty is a 429 with
+    retry-after. The client address is the connection's peer (use_remote_address, no trusted
+    hops), never a header the client sent. With several gateway replicas each limits on its
+    own; the README says how a global limit (envoyproxy/ratelimit on Redis) would replace it.
     """
     limits = gw.rate_limits
+    client = {"remote_address": {}}
     return _typed(
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
         stat_prefix="gateway",
+        # Only for a request no descriptor matches (none: every request has a peer address).
         token_bucket=_token_bucket(limits.default),
         # Both default to 0 %: without them the filter counts nothing and limits nothing.
         filter_enabled={"default_value": _always(), "runtime_key": "rate_limit.enabled"},
         filter_enforced={"default_value": _always(), "runtime_key": "rate_limit.enforced"},
         rate_limits=[
-            {"actions": [{"request_headers": {"header_name": ":path", "descriptor_key": "rpc"}}]}
+            {
+                "actions": [
+                    {"request_headers": {"header_name": ":path", "descriptor_key": "rpc"}},
+                    client,
+                ]
+            },
+            {"actions": [client]},
         ],
         descriptors=[
+            *(
+                {
+                    "entries": [{"key": "rpc", "value": rpc}, {"key": "remote_address"}],
+                    "token_bucket": _token_bucket(limits.credentials),
+                }
+                for rpc in limits.credential_rpcs
+            ),
             {
-                "entries": [{"key": "rpc", "value": rpc}],
-                "token_bucket": _token_bucket(limits.credentials),
-            }
-            for rpc in limits.credential_rpcs
+                "entries": [{"key": "remote_address"}],
+                "token_bucket": _token_bucket(limits.default),
+            },
         ],
-        # A credential RPC counts against the default bucket too, not instead of it.
-        always_consume_default_token_bucket=True,
+        max_dynamic_descriptors=MAX_RATE_LIMITED_CLIENTS,
         # x-ratelimit-limit / -remaining / -reset on every response the filter sees.
         enable_x_ratelimit_headers="DRAFT_VERSION_03",
         # gRPC clients see RESOURCE_EXHAUSTED rather than UNAVAILABLE (which invites a retry).
         rate_limited_as_resource_exhausted=True,
         response_headers_to_add=[_header("retry-after", "1")],
     )
+
+
+# Clients tracked at once per wildcard descriptor; the least recently seen is dropped (and
+# starts again with a full bucket if it comes back).
+MAX_RATE_LIMITED_CLIENTS = 20000
 
 
 def _jwt_authn(gw: Gateway, public: tuple[str, ...]) -> dict[str, Any]:

@@ -918,6 +918,39 @@ def test_a_credential_rpc_answers_429_after_its_burst_and_other_rpcs_still_pass(
     assert other.headers["x-ratelimit-limit"] == str(gateway.config.rate_limits.default.burst)
 
 
+def _login_from(gateway, source: str) -> Response:
+    """POST /v1/auth:login over a connection from `source` (an address on 127.0.0.0/8)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", gateway.config.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request(
+            "POST",
+            "/v1/auth:login",
+            json.dumps({"email": "e@example.com", "password": "pw"}),
+            {"Content-Type": "application/json"},
+        )
+        reply = connection.getresponse()
+        return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read())
+    finally:
+        connection.close()
+
+
+def test_one_client_flooding_login_gets_429_while_another_client_still_signs_in(gateway):
+    burst = TEST_CREDENTIAL_BUCKET.burst
+    flood = [_login_from(gateway, "127.0.0.2")]
+    while flood[-1].status == 200 and len(flood) < 10 * burst:
+        flood.append(_login_from(gateway, "127.0.0.2"))
+    other = _login_from(gateway, "127.0.0.3")
+
+    assert flood[-1].status == 429, [r.status for r in flood]
+    assert flood[-1].headers["retry-after"] == "1"
+    assert other.status == 200, other.body[:300]
+    assert _login_from(gateway, "127.0.0.3").status == 200
+
+
 # --- what Envoy serves itself ---------------------------------------------------------------
 
 
