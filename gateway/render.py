@@ -148,6 +148,11 @@ class Gateway:
     auth: Auth
     rate_limits: RateLimits
     services: tuple[Service, ...]
+    # The address Envoy connects to the services from ("": the OS picks), so the user service
+    # can tell the gateway (whose x-forwarded-for it trusts) from a direct caller on the same
+    # host. EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS overrides it ("" in Kubernetes, where
+    # the gateway pods' network is trusted instead).
+    upstream_source_address: str = ""
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -209,6 +214,10 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
             credential_rpcs=tuple(limits["credentials"]["rpcs"]),
         ),
         services=services,
+        upstream_source_address=environ.get(
+            "EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS",
+            str(gw.get("upstream_source_address") or ""),
+        ).strip(),
     )
 
 
@@ -854,9 +863,15 @@ def _check_rpcs(gw: Gateway, descriptor: Path = DESCRIPTOR) -> None:
         raise ValueError(f"{JWKS_RPC} must be ACCESS_PUBLIC: Envoy fetches it without a token")
 
 
-def _cluster(s: Service) -> dict[str, Any]:
+def _cluster(s: Service, source_address: str = "") -> dict[str, Any]:
     endpoint = {"address": {"socket_address": {"address": s.host, "port_value": s.port}}}
+    bind = (
+        {"upstream_bind_config": {"source_address": {"address": source_address, "port_value": 0}}}
+        if source_address
+        else {}
+    )
     return {
+        **bind,
         "name": s.cluster,
         # DNS, so the same config works with a Kubernetes service name as the host.
         "type": "STRICT_DNS",
@@ -926,7 +941,7 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
                 _jwks_listener(gw),
             ],
             "clusters": [
-                *(_cluster(s) for s in gw.services),
+                *(_cluster(s, gw.upstream_source_address) for s in gw.services),
                 _jwks_cluster(gw),
                 # The "rest" route's cluster, never reached (see there); no hosts, so 503 if it is.
                 {"name": UNROUTED, "type": "STATIC", "load_assignment": {"cluster_name": UNROUTED}},

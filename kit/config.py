@@ -161,6 +161,13 @@ class PageTokenSettings:
 
 
 @cache
+def gateway_source_address() -> str:
+    """The address the local gateway connects to services from (services.yaml), "" if none."""
+    doc = yaml.safe_load(SERVICES_YAML.read_text())
+    return str(doc["gateway"].get("upstream_source_address") or "")
+
+
+@cache
 def service_ports() -> dict[str, int]:
     """The default gRPC port of each service, from gateway/services.yaml (the one list)."""
     doc = yaml.safe_load(SERVICES_YAML.read_text())

@@ -93,7 +93,10 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
     return App(
         servicers=[
-            (user_service_pb2_grpc.add_UserServiceServicer_to_server, UserService(handlers))
+            (
+                user_service_pb2_grpc.add_UserServiceServicer_to_server,
+                UserService(handlers, settings.trusted_proxies),
+            )
         ],
         service_names=[SERVICE_NAME],
         background=background,

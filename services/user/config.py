@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -17,6 +18,7 @@ from kit.config import (
     RabbitSettings,
     ServerSettings,
     TelemetrySettings,
+    gateway_source_address,
     integer,
     refuse_development_defaults,
     secret,
@@ -125,6 +127,11 @@ class Settings:
     # per-address limit than production.
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
+    # Peers whose x-forwarded-for names the client (EMPORIUM_USER_TRUSTED_PROXIES, addresses
+    # or CIDRs, comma-separated): the gateway. The local gateway connects from its own loopback
+    # address (services.yaml gateway.upstream_source_address); in Kubernetes, the gateway
+    # pods' network. Nobody else can move a client's sign-in throttle with that header.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
@@ -150,4 +157,15 @@ class Settings:
             ),
             login_failures_per_account=integer(env, "EMPORIUM_USER_LOGIN_FAILURES_PER_ACCOUNT", 5),
             login_failures_per_address=integer(env, "EMPORIUM_USER_LOGIN_FAILURES_PER_ADDRESS", 20),
+            trusted_proxies=_networks(
+                env, "EMPORIUM_USER_TRUSTED_PROXIES", gateway_source_address()
+            ),
         )
+
+
+def _networks(env: Env, name: str, default: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    raw = string(env, name, default)
+    try:
+        return tuple(ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must list IP addresses or networks, got {raw!r}") from None

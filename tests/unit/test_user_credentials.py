@@ -85,7 +85,14 @@ class Harness(Client):
 
 @pytest.fixture
 async def client() -> AsyncIterator[Harness]:
-    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    # The tests call from 127.0.0.1 and play the gateway: their x-forwarded-for is trusted.
+    settings = Settings.from_env(
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_USER_GRPC_PORT": "0",
+            "EMPORIUM_USER_TRUSTED_PROXIES": "127.0.0.1",
+        }
+    )
     settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     users, tokens, clock = InMemoryUserRepository(), InMemoryTokenRepository(), ShiftableClock()

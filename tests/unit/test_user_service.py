@@ -73,7 +73,14 @@ class Client:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    # The tests call from 127.0.0.1 and play the gateway: their x-forwarded-for is trusted.
+    settings = Settings.from_env(
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_USER_GRPC_PORT": "0",
+            "EMPORIUM_USER_TRUSTED_PROXIES": "127.0.0.1",
+        }
+    )
     settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     users = InMemoryUserRepository()
@@ -218,6 +225,35 @@ async def test_one_client_address_guessing_many_accounts_is_throttled(client):
     # Another address is not affected.
     other = await _error(client.login("guess99@example.com"))
     assert other.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_direct_callers_spoofed_forwarded_for_does_not_move_its_throttle():
+    # Only the gateway's address (services.yaml) is trusted by default, not 127.0.0.1.
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
+    assert [str(n) for n in settings.trusted_proxies] == ["127.0.0.10/32"]
+    app = await bootstrap.build(settings, **_stores())
+    grpc_server, port, _ = await server.start(settings.server, app)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = user_service_pb2_grpc.UserServiceStub(channel)
+            for n in range(20):  # each guess claims to come from another address
+                spoofed = [("x-forwarded-for", f"203.0.113.{n}")]
+                await _error(
+                    stub.Login(
+                        user_service_pb2.LoginRequest(email=f"g{n}@example.com", password="x"),
+                        metadata=spoofed,
+                    )
+                )
+            error = await _error(
+                stub.Login(
+                    user_service_pb2.LoginRequest(email="g99@example.com", password="x"),
+                    metadata=[("x-forwarded-for", "198.51.100.1")],
+                )
+            )
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        await grpc_server.stop(None)
 
 
 async def test_get_me_returns_the_callers_own_account(client):
