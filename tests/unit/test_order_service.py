@@ -693,3 +693,9 @@ async def test_shipment_news_that_overtook_the_payment_is_retried_not_lost(world
     await world.deliver(created)
     shipped = await shopper.get(order.id)
     assert (shipped.state, shipped.shipment_id) == (O.STATE_SHIPPED, "sh1")
+
+
+async def test_a_page_size_above_the_maximum_is_clamped_like_every_other_list(world):
+    shopper, _ = await _placed(world)
+    listed = await shopper.list(page_size=100_000)
+    assert len(listed.orders) == 1
