@@ -167,12 +167,16 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         # Service logs reach the runner line by line, not in 8 KiB blocks.
         PYTHONUNBUFFERED="1",
     )
+    # The local stack is a development stack: its services may use development keys and
+    # logins, which they refuse unless told explicitly (kit/config.py).
+    env.setdefault("EMPORIUM_ENV", "development")
     return env
 
 
 # Printed by `stack env`: what a shell needs to reach (or test against) this stack.
 def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, str]:
     names = [
+        "EMPORIUM_ENV",
         "EMPORIUM_VAR",
         *INFRA_PORT_VARIABLES,
         "EMPORIUM_GATEWAY_PORT",

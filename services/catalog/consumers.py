@@ -18,8 +18,8 @@
   joins the end of its product's gallery, the cached product is refreshed and ProductUpdated
   published. Idempotent: the image id is the file id.
 - FileDeleted (a product image) -> `forget_image`: the image leaves the gallery.
-  Both accept the event only from the file service (the `source` of the envelope): a product
-  image is public, so no other service may put one in the catalog.
+  kit.events.dispatch accepts them only from the file service (the envelope's `source`): a
+  product image is public, so no other service may put one in the catalog.
 
 Every handler is idempotent per order id (the reservation's state decides), and the queue's
 consumer also goes through the Cassandra inbox of handled event ids, so a redelivery does no
@@ -50,7 +50,6 @@ QUEUE = "catalog"
 SYSTEM_CALLER = Principal(user_id="system:order-cancelled")
 RESTOCK_NOTE = "order cancelled"
 # The only service whose FileUploaded / FileDeleted the catalog accepts.
-FILE_SOURCE = "file"
 PRODUCT_IMAGE = file_pb2.File.PURPOSE_PRODUCT_IMAGE
 
 log = logging.getLogger(__name__)
@@ -144,19 +143,13 @@ def subscriptions(handlers: CatalogHandlers) -> Mapping[type, Any]:
                     "order %s: product %s is gone, not restocked", order_id, line.product_id
                 )
 
-    def from_file_service(event: Event) -> bool:
-        if event.source != FILE_SOURCE:
-            log.error("ignored %s %s from %r", event.type, event.id, event.source)
-            return False
-        return True
-
     async def on_file_uploaded(message: file_events_pb2.FileUploaded, event: Event) -> None:
         file = message.file
-        if from_file_service(event) and file.purpose == PRODUCT_IMAGE and file.product_id:
+        if file.purpose == PRODUCT_IMAGE and file.product_id:
             await handlers.record_image(mapping.image_from_file(file))
 
     async def on_file_deleted(message: file_events_pb2.FileDeleted, event: Event) -> None:
-        if from_file_service(event) and message.purpose == PRODUCT_IMAGE and message.product_id:
+        if message.purpose == PRODUCT_IMAGE and message.product_id:
             await handlers.forget_image(message.product_id, message.file_id)
 
     return {

@@ -1,12 +1,12 @@
 """Starts the file service: `python -m services.file`."""
 
-from kit import server, telemetry
+from kit import config, server, telemetry
 from services.file import bootstrap
 from services.file.config import Settings
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    settings = config.load(Settings.from_env, "file")
     telemetry.setup(settings.telemetry)
     server.run(settings.server, lambda: bootstrap.build(settings))
 

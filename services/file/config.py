@@ -15,6 +15,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    refuse_development_defaults,
     string,
 )
 
@@ -116,6 +117,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings)
         return cls(
             server=ServerSettings.from_env(NAME, env),
             telemetry=TelemetrySettings.from_env(NAME, env),

@@ -113,7 +113,7 @@ class Client:
 
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
-    settings = Settings.from_env({"EMPORIUM_CATALOG_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_CATALOG_GRPC_PORT": "0"})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     events = memory.EventLog()
     fakes: dict[str, Any] = {
@@ -695,7 +695,8 @@ async def test_a_deleted_file_leaves_its_products_gallery(client):
 
 async def test_file_events_from_another_source_or_for_private_files_change_nothing(client):
     product = await client.product()
-    await _deliver(client, _uploaded(product.id), source="cart")
+    with pytest.raises(events.ForeignEvent):
+        await _deliver(client, _uploaded(product.id), source="cart")
     private = _uploaded(product.id)
     private.file.purpose = file_pb2.File.PURPOSE_USER_UPLOAD
     await _deliver(client, private)

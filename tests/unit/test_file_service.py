@@ -128,6 +128,7 @@ class World:
 async def world() -> AsyncIterator[World]:
     settings = Settings.from_env(
         {
+            "EMPORIUM_ENV": "development",
             "EMPORIUM_FILE_GRPC_PORT": "0",
             "EMPORIUM_S3_ACCESS_KEY": "test",
             "EMPORIUM_S3_SECRET_KEY": "test",
