@@ -293,6 +293,7 @@ async def test_a_user_registered_on_the_bus_gets_a_welcome_email_in_mailpit(
     queue = f"notification-test-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env(
         {
+            "EMPORIUM_ENV": "development",
             "EMPORIUM_NOTIFICATION_GRPC_PORT": "0",
             "EMPORIUM_MONGO_URL": os.environ.get(
                 "EMPORIUM_MONGO_URL", "mongodb://127.0.0.1:27017/"
