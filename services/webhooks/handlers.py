@@ -517,6 +517,8 @@ class Dispatcher:
         attempt, wait = await attempt_once(self.sender, self.clock, endpoint, delivery)
         self.attempts += 1
         outcome = self.policy.outcome(attempt, delivery.schedule_index, wait)
+        if delivery.test and outcome.state is DeliveryState.RETRYING:
+            outcome = replace(outcome, state=DeliveryState.FAILED, next_attempt_time=None)
         await self.deliveries.record(
             delivery.id,
             self.owner,
