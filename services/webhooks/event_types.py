@@ -75,7 +75,7 @@ def public_event_types(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> l
     for f in files:
         if not f.name.endswith("_events.proto"):
             continue
-        domain = f.package.split(".")[1]
+        domain = domain_of(f.package + ".")
         if domain == OWN_DOMAIN:
             continue
         comments = {tuple(loc.path): loc.leading_comments for loc in f.source_code_info.location}
@@ -96,6 +96,12 @@ def catalog() -> tuple[EventType, ...]:
         if f.name.endswith("_events.proto"):
             importlib.import_module(f.name.removesuffix(".proto").replace("/", ".") + "_pb2")
     return tuple(types)
+
+
+def domain_of(event_type: str) -> str:
+    """The domain (and publishing service) of an event type: `order` for emporium.order.v1.X."""
+    parts = event_type.split(".")
+    return parts[1] if len(parts) > 2 else ""
 
 
 def public_names() -> frozenset[str]:

@@ -333,6 +333,13 @@ class DeliveryHandlers:
         if event.type not in event_types.public_names():
             log.warning("event %s of non-public type %s ignored", event.id, event.type)
             return 0
+        owner = event_types.domain_of(event.type)
+        if event.source != owner:
+            # Events cross a trust boundary: only the owning service may speak for its domain.
+            log.warning(
+                "event %s (%s) from %r, not %r: ignored", event.id, event.type, event.source, owner
+            )
+            return 0
         targets = [e for e in await self.endpoints.active() if e.subscribes(event.type)]
         if not targets:
             return 0

@@ -74,16 +74,25 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def payloads(self, secret: str, **match: Any) -> list[tuple[dict[str, str], dict[str, Any]]]:
-        """(headers, verified payload) of every request whose data has the `match` values."""
+    def payloads(
+        self, secret: str, where: dict[str, Any] | None = None
+    ) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """(headers, verified payload) of every request whose data has the `where` values, by
+        dotted path (`{"product.id": ...}`)."""
         with self.lock:
             requests = list(self.requests)
         out = []
         for r in requests:
             data = Webhook(secret).verify(r["body"], r["headers"])
-            if all(data["data"].get(k) == v for k, v in match.items()):
+            if all(_at(data["data"], path) == v for path, v in (where or {}).items()):
                 out.append((r["headers"], data))
         return out
+
+
+def _at(data: Any, path: str) -> Any:
+    for key in path.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def until(condition: Callable[[], Any], seconds: float = 60.0, what: str = "condition") -> Any:

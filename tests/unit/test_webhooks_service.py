@@ -102,7 +102,8 @@ class World:
         return await self.stub.CreateWebhookEndpoint(request, metadata=self.admin)
 
     async def publish(self, message, event_id: str | None = None) -> Event:
-        event = Event.of(message, "test", id=event_id, time=self.clock.now())
+        source = message.DESCRIPTOR.full_name.split(".")[1]  # the owning service
+        event = Event.of(message, source, id=event_id, time=self.clock.now())
         await self.deliver(event)
         return event
 
@@ -586,6 +587,13 @@ async def test_a_test_webhook_is_sent_at_once_and_never_retried(world: World) ->
     assert len(world.sender.posts) == 1
     _, body, headers = world.sender.posts[0]
     assert Webhook(created.secret).verify(body, headers)["type"] == "emporium.order.v1.OrderPlaced"
+
+
+async def test_an_event_from_a_service_that_does_not_own_it_is_ignored(world: World) -> None:
+    await world.create()
+    await world.app.delivery_handlers.fan_out(Event.of(_placed(), "cart"))
+    await world.run_due()
+    assert world.sender.posts == []
 
 
 async def test_personal_and_internal_events_are_never_delivered(world: World) -> None:
