@@ -34,6 +34,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
     given), running the outbox relay (with a lease), the consumer, the dispatcher and a sweep
     of old deliveries and inbox records.
     """
+    # httpx logs every request at INFO; each attempt is recorded in the store already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     closers: list[Any] = []
     background: list[Any] = []
     endpoints = overrides.get("endpoints")

@@ -260,17 +260,19 @@ class MongoDeliveries:
             "lease_until": {"$lte": now},
         }
         cursor = self._c.find(due, {"_id": 1}).sort("next_attempt_time", ASCENDING).limit(limit)
-        claimed: list[Delivery] = []
-        async for candidate in cursor:
-            # Compare-and-set on the lease: of two dispatchers, one gets it.
-            doc = await self._c.find_one_and_update(
-                {**due, "_id": candidate["_id"]},
-                {"$set": {"lease_owner": owner, "lease_until": lease_until}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:
-                claimed.append(_delivery(doc))
-        return claimed
+        ids = [candidate["_id"] async for candidate in cursor]
+        if not ids:
+            return []
+        # One conditional update claims them all: a rival's claim in between makes the filter
+        # miss those, and reading back what carries exactly our lease tells which we got (one
+        # dispatcher per process claims, so (owner, lease_until) names this claim).
+        await self._c.update_many(
+            {**due, "_id": {"$in": ids}},
+            {"$set": {"lease_owner": owner, "lease_until": lease_until}},
+        )
+        mine = self._c.find({"_id": {"$in": ids}, "lease_owner": owner, "lease_until": lease_until})
+        claimed = [_delivery(doc) async for doc in mine]
+        return sorted(claimed, key=lambda d: d.next_attempt_time or lease_until)
 
     async def record(self, delivery_id, owner, attempt, state, next_attempt_time, schedule_index):
         result = await self._c.update_one(
