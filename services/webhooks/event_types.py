@@ -1,22 +1,16 @@
-"""The catalog of public event types, derived from the protos, and the JSON payload of an event.
+"""The catalog of event types endpoints may subscribe to, and the JSON payload of an event.
 
-Public events are the messages of every `<domain>_events.proto` in the descriptor set the
-service is built with (gen/descriptor/emporium.binpb, which keeps the comments), except:
-
-- events marked `(emporium.access.v1.internal_event)` (one-time secrets for the notification
-  service);
-- events with a field marked `(emporium.access.v1.personal_data)`, directly or in a message
-  they contain (the user events that carry an email or a name);
-- the webhooks service's own events (an endpoint is not told about its own suspension).
-
-Nobody keeps a list: a new event in an `_events.proto` becomes subscribable, and is bound to the
-service's queue, with the next build. The `_pb2` modules of the public events are imported so
-that their messages decode (kit.events.message_class).
+The types are the `webhooks` queue's in kit.topology (`webhook_events()`): the messages of every
+`<domain>_events.proto` except those marked `(emporium.access.v1.internal_event)` (one-time
+secrets), those with a field marked `(emporium.access.v1.personal_data)` directly or in a
+message they hold (the user events that carry an email or a name), and the webhooks service's
+own. Nobody keeps a list: a new event in an `_events.proto` becomes subscribable, and is bound
+to the queue, with the next build. Descriptions are the messages' leading comments, read from
+the descriptor set the service is built with (gen/descriptor/emporium.binpb keeps them).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,14 +18,14 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from emporium.access.v1 import access_pb2
 from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message import Message
 
+from kit import topology
 from kit.events import Event, message_class
 
+QUEUE = "webhooks"
 DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "gen/descriptor/emporium.binpb"
-OWN_DOMAIN = "webhooks"
 SAMPLE_TYPE = "emporium.order.v1.OrderPlaced"
 _FILE_MESSAGE = 4
 
@@ -47,55 +41,23 @@ def _comment(text: str) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
-def public_event_types(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> list[EventType]:
-    """The public event types of a descriptor set, ordered by name (see the module doc)."""
-    files = list(files)
-    messages: dict[str, descriptor_pb2.DescriptorProto] = {}
-
-    def index(prefix: str, items: Iterable[descriptor_pb2.DescriptorProto]) -> None:
-        for m in items:
-            messages[f"{prefix}.{m.name}"] = m
-            index(f"{prefix}.{m.name}", m.nested_type)
-
+def described(
+    names: Iterable[str], files: Iterable[descriptor_pb2.FileDescriptorProto]
+) -> list[EventType]:
+    """The event types `names`, ordered by name, with the leading comments of their messages."""
+    comments: dict[str, str] = {}
     for f in files:
-        index(f.package, f.message_type)
-
-    def personal(name: str, seen: frozenset[str] = frozenset()) -> bool:
-        message = messages.get(name)
-        if message is None or name in seen:
-            return False
-        for fld in message.field:
-            if fld.options.Extensions[access_pb2.personal_data]:
-                return True
-            if fld.type == fld.TYPE_MESSAGE and personal(fld.type_name.lstrip("."), seen | {name}):
-                return True
-        return False
-
-    found: list[EventType] = []
-    for f in files:
-        if not f.name.endswith("_events.proto"):
-            continue
-        domain = domain_of(f.package + ".")
-        if domain == OWN_DOMAIN:
-            continue
-        comments = {tuple(loc.path): loc.leading_comments for loc in f.source_code_info.location}
+        locations = {tuple(loc.path): loc.leading_comments for loc in f.source_code_info.location}
         for i, m in enumerate(f.message_type):
-            name = f"{f.package}.{m.name}"
-            if m.options.Extensions[access_pb2.internal_event] or personal(name):
-                continue
-            found.append(EventType(name, _comment(comments.get((_FILE_MESSAGE, i), "")), domain))
-    return sorted(found, key=lambda t: t.name)
+            comments[f"{f.package}.{m.name}"] = locations.get((_FILE_MESSAGE, i), "")
+    return [EventType(n, _comment(comments.get(n, "")), domain_of(n)) for n in sorted(names)]
 
 
 @cache
 def catalog() -> tuple[EventType, ...]:
-    """The public event types of the built descriptor set, their `_pb2` modules imported."""
+    """The event types endpoints may subscribe to: the `webhooks` queue's (kit.topology)."""
     files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes()).file
-    types = public_event_types(files)
-    for f in files:
-        if f.name.endswith("_events.proto"):
-            importlib.import_module(f.name.removesuffix(".proto").replace("/", ".") + "_pb2")
-    return tuple(types)
+    return tuple(described(topology.event_types(QUEUE), files))
 
 
 def domain_of(event_type: str) -> str:
