@@ -36,7 +36,7 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                arrived = time.monotonic()
+                arrived, wall = time.monotonic(), time.time()
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 webhook_id = headers.get("webhook-id", "")
@@ -58,6 +58,7 @@ class Receiver:
                             "body": body,
                             "status": status,
                             "arrived": arrived,
+                            "arrived_wall": wall,
                             "answered": time.monotonic(),
                         }
                     )
