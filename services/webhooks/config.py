@@ -43,7 +43,7 @@ class Settings:
     EMPORIUM_WEBHOOKS_SUSPEND_AFTER_SECONDS  an endpoint failing this long is suspended (5 days)
     EMPORIUM_WEBHOOKS_MAX_ENDPOINTS          (50)
     EMPORIUM_WEBHOOKS_POOL_SIZE              attempts in flight, all endpoints (64)
-    EMPORIUM_WEBHOOKS_PER_ENDPOINT           attempts in flight to one endpoint (4)
+    EMPORIUM_WEBHOOKS_PER_ENDPOINT           attempts in flight to one endpoint (8)
     EMPORIUM_WEBHOOKS_POLL_SECONDS           how often the dispatcher looks for due retries (1)
     EMPORIUM_WEBHOOKS_SECRET_OVERLAP_SECONDS default overlap of a rotated secret (86400)
     EMPORIUM_WEBHOOKS_RETENTION_DAYS         deliveries are kept this long (30)
@@ -68,7 +68,7 @@ class Settings:
     suspend_after_seconds: float = 5 * 86400.0
     max_endpoints: int = 50
     pool_size: int = 64
-    per_endpoint: int = 4
+    per_endpoint: int = 8
     poll_seconds: float = 1.0
     secret_overlap_seconds: float = 86400.0
     retention_days: float = 30.0
@@ -114,7 +114,7 @@ class Settings:
             ),
             max_endpoints=integer(env, "EMPORIUM_WEBHOOKS_MAX_ENDPOINTS", 50),
             pool_size=integer(env, "EMPORIUM_WEBHOOKS_POOL_SIZE", 64),
-            per_endpoint=integer(env, "EMPORIUM_WEBHOOKS_PER_ENDPOINT", 4),
+            per_endpoint=integer(env, "EMPORIUM_WEBHOOKS_PER_ENDPOINT", 8),
             poll_seconds=number(env, "EMPORIUM_WEBHOOKS_POLL_SECONDS", 1.0),
             secret_overlap_seconds=number(env, "EMPORIUM_WEBHOOKS_SECRET_OVERLAP_SECONDS", 86400.0),
             retention_days=number(env, "EMPORIUM_WEBHOOKS_RETENTION_DAYS", 30.0),

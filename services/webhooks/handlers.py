@@ -445,7 +445,7 @@ class Dispatcher:
         policy: RetryPolicy,
         *,
         pool_size: int = 64,
-        per_endpoint: int = 4,
+        per_endpoint: int = 8,
         poll_seconds: float = 1.0,
         source: str = "webhooks",
     ) -> None:
@@ -499,10 +499,12 @@ class Dispatcher:
             )
             if free <= 0:
                 continue
-            claimed = await self.deliveries.claim_due(
-                endpoint.id, now, now + self.lease, self.owner, free
-            )
-            for delivery in claimed:
+            # Claimed one by one and started at once: the first attempt does not wait for
+            # the whole round's writes.
+            for due_id in await self.deliveries.due(endpoint.id, now, free):
+                delivery = await self.deliveries.claim(due_id, now, now + self.lease, self.owner)
+                if delivery is None:
+                    continue  # another replica took it
                 self._running[endpoint.id] += 1
                 task = asyncio.create_task(self._attempt(endpoint, delivery))
                 self._tasks.add(task)

@@ -83,11 +83,16 @@ class DeliveryRepository(Protocol):
         limit: int,
     ) -> list[Delivery]: ...
 
-    async def claim_due(
-        self, endpoint_id: str, now: datetime, lease_until: datetime, owner: str, limit: int
-    ) -> list[Delivery]:
-        """Up to `limit` due PENDING/RETRYING deliveries of the endpoint, oldest due first,
-        leased to `owner` until `lease_until` (no other claim takes them meanwhile)."""
+    async def due(self, endpoint_id: str, now: datetime, limit: int) -> list[str]:
+        """Ids of up to `limit` PENDING/RETRYING deliveries of the endpoint that are due and not
+        leased, roughly oldest first (deliveries are not ordered; see the contract)."""
+        ...
+
+    async def claim(
+        self, delivery_id: str, now: datetime, lease_until: datetime, owner: str
+    ) -> Delivery | None:
+        """Leases a due delivery to `owner` until `lease_until` (compare-and-set: of two
+        claims, one wins); None if it is no longer due or someone else holds it."""
         ...
 
     async def record(

@@ -183,12 +183,14 @@ async def test_due_deliveries_are_claimed_by_one_owner_until_recorded(store) -> 
     for d in [*due, later]:
         await deliveries.add(d)
     lease = now + timedelta(minutes=1)
+    ids = await deliveries.due("ep", now, 10)
+    assert sorted(ids) == sorted(d.id for d in due)  # the later one is not due
     claims = await asyncio.gather(
-        deliveries.claim_due("ep", now, lease, "a", 10),
-        deliveries.claim_due("ep", now, lease, "b", 10),
+        *(deliveries.claim(i, now, lease, owner) for i in ids for owner in ("a", "b"))
     )
-    ids = [d.id for claim in claims for d in claim]
-    assert sorted(ids) == sorted(d.id for d in due)  # each once; the later one not at all
+    won = [c for c in claims if c is not None]
+    assert sorted(c.id for c in won) == sorted(ids)  # each once
+    claims = [[c for c in claims[0::2] if c], [c for c in claims[1::2] if c]]
     owner = "a" if claims[0] else "b"
     first = claims[0][0] if claims[0] else claims[1][0]
     attempt = Attempt(now, 500, timedelta(milliseconds=12), "no", "")
@@ -201,8 +203,10 @@ async def test_due_deliveries_are_claimed_by_one_owner_until_recorded(store) -> 
         retry,
         (attempt,),
     )
-    assert await deliveries.claim_due("ep", now, lease, "c", 10) == []
-    assert [d.id for d in await deliveries.claim_due("ep", retry, lease, "c", 10)] == [first.id]
+    assert first.id not in await deliveries.due("ep", now, 10)
+    assert await deliveries.claim(first.id, now, lease, "c") is None  # not due yet
+    assert first.id in await deliveries.due("ep", retry, 10)
+    assert await deliveries.claim(first.id, retry, lease, "c") is not None
 
 
 async def test_redelivery_restarts_failed_deliveries_in_a_time_range(store) -> None:

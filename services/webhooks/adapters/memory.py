@@ -113,22 +113,26 @@ class InMemoryDeliveries:
         ]
         return _newest_first(rows, after, limit)
 
-    async def claim_due(self, endpoint_id, now, lease_until, owner, limit) -> list[Delivery]:
-        due = sorted(
-            (
-                d
-                for d in self.items.values()
-                if d.endpoint_id == endpoint_id
-                and d.state in DUE_STATES
-                and d.next_attempt_time is not None
-                and d.next_attempt_time <= now
-                and self.leases[d.id][1] <= now
-            ),
-            key=lambda d: d.next_attempt_time,
-        )[:limit]
-        for d in due:
-            self.leases[d.id] = (owner, lease_until)
-        return due
+    def _due(self, d: Delivery, now: datetime) -> bool:
+        return (
+            d.state in DUE_STATES
+            and d.next_attempt_time is not None
+            and d.next_attempt_time <= now
+            and self.leases[d.id][1] <= now
+        )
+
+    async def due(self, endpoint_id: str, now: datetime, limit: int) -> list[str]:
+        rows = [
+            d for d in self.items.values() if d.endpoint_id == endpoint_id and self._due(d, now)
+        ]
+        return [d.id for d in sorted(rows, key=lambda d: d.next_attempt_time)][:limit]
+
+    async def claim(self, delivery_id, now, lease_until, owner) -> Delivery | None:
+        d = self.items.get(delivery_id)
+        if d is None or not self._due(d, now):
+            return None
+        self.leases[d.id] = (owner, lease_until)
+        return d
 
     async def record(
         self,
