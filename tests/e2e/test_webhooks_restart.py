@@ -106,7 +106,7 @@ def own_webhooks():
         "EMPORIUM_WEBHOOKS_QUEUE": f"webhooks-restart-{suffix}",
         "EMPORIUM_WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",
         "EMPORIUM_WEBHOOKS_ALLOW_HTTP": "true",
-        "EMPORIUM_WEBHOOKS_RETRY_SCHEDULE": "6,3,3",
+        "EMPORIUM_WEBHOOKS_RETRY_SCHEDULE": "20,3,3",  # the SIGKILL lands in the 20 s wait
         "EMPORIUM_WEBHOOKS_POLL_SECONDS": "0.5",
     }
     process = WebhooksProcess(env)
@@ -166,10 +166,10 @@ def test_deliveries_waiting_for_a_retry_continue_after_a_sigkill(api, own_webhoo
                 lambda: (
                     (d := ours())
                     and len(d) == EVENTS
-                    and all(x.state == D.STATE_RETRYING for x in d)
+                    and all(x.state == D.STATE_RETRYING and len(x.attempts) == 1 for x in d)
                     and d
                 ),
-                60,
+                120,
                 "every delivery failed once and waiting for its retry",
             )
             print(f"{len(waiting)} deliveries waiting for a retry: SIGKILL")
@@ -180,7 +180,7 @@ def test_deliveries_waiting_for_a_retry_continue_after_a_sigkill(api, own_webhoo
             stub = webhooks_service_pb2_grpc.WebhooksServiceStub(channel)
             done = until(
                 lambda: (d := ours()) and all(x.state == D.STATE_SUCCEEDED for x in d) and d,
-                90,
+                150,
                 "every delivery to succeed after the restart",
             )
     finally:
