@@ -43,6 +43,7 @@ class Receiver:
         self.everything = asyncio.Event()
         self.expected = 0
         self.server: asyncio.Server | None = None
+        self.connections: set[asyncio.Task] = set()
 
     async def start(self) -> str:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -50,6 +51,9 @@ class Receiver:
         return f"http://127.0.0.1:{port}/bench"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.connections.add(task)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -70,10 +74,14 @@ class Receiver:
             pass
         finally:
             writer.close()
+            self.connections.discard(task)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+        for task in list(self.connections):  # the service keeps its connections alive
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
 
 
 def _ok(response: httpx.Response) -> dict:
