@@ -3,8 +3,9 @@
     uv run --frozen python -m gateway.render          # writes var/gateway/envoy.yaml
     uv run --frozen python -m gateway.render --exec   # ... and runs Envoy on it (make run)
 
-Ports come from services.yaml unless the environment overrides them (EMPORIUM_GATEWAY_PORT,
-EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT, EMPORIUM_<NAME>_GRPC_HOST); so do the
+Ports come from services.yaml unless the environment overrides them (EMPORIUM_GATEWAY_ADDRESS,
+EMPORIUM_GATEWAY_PORT, EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT,
+EMPORIUM_<NAME>_GRPC_HOST); so do the
 claims every access token must carry (EMPORIUM_JWT_ISSUER, EMPORIUM_JWT_AUDIENCE, as in
 kit.config.AuthSettings). Which RPCs need no token is read from the contracts: each RPC's
 `(emporium.access.v1.access)` option in gen/descriptor/emporium.binpb. Next to the bootstrap it
@@ -183,7 +184,8 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
     if gw["reflection_service"] not in {s.name for s in services}:
         raise ValueError(f"reflection_service {gw['reflection_service']!r} is not a service")
     return Gateway(
-        address=gw["address"],
+        # A container listens on every interface (EMPORIUM_GATEWAY_ADDRESS=0.0.0.0).
+        address=(environ.get("EMPORIUM_GATEWAY_ADDRESS") or "").strip() or gw["address"],
         port=_port(environ, "EMPORIUM_GATEWAY_PORT", gw["port"]),
         admin_port=_port(environ, "EMPORIUM_GATEWAY_ADMIN_PORT", gw["admin_port"]),
         max_request_bytes=int(gw["max_request_bytes"]),
