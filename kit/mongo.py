@@ -69,8 +69,10 @@ class MongoDatabase:
                         f"{', '.join(sorted(unportable))}, which the local MongoDB-wire server "
                         f"does not support"
                     )
-            if models:
-                await self.db[collection].create_indexes(list(models))
+            # One createIndexes per index: FerretDB v1 panics (drops the connection) on a
+            # batch of several when the collection already has a sparse index (the outbox's).
+            for model in models:
+                await self.db[collection].create_indexes([model])
 
     async def ping(self) -> None:
         """Raise unless the server answers (readiness checks, start-up)."""
