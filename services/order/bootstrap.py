@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ log = logging.getLogger("emporium.order")
 async def build(settings: Settings, **overrides: Any) -> App:
     """The running service. Tests pass fakes by name: `orders=`, `catalog=`, `cart=`,
     `shipping=`, `payments=`, `clock=`, `verifier=`, `inbox=` and `bus=` (a kit.bus.Bus; None
-    for no relay and no consumers).
+    for no relay and no consumers); `deadlines=True` runs the deadline sweeper over fakes too.
 
     Without `orders` the service uses Cassandra and connects to RabbitMQ (unless `bus` is
     given), running the outbox relay (with a lease), the sweeper and the consumers.
@@ -85,8 +86,20 @@ async def build(settings: Settings, **overrides: Any) -> App:
         clock=overrides.get("clock") or SystemClock(),
         shop_currency=settings.shop_currency,
         watch_poll_seconds=settings.watch_poll_seconds,
+        checkout_deadline=timedelta(seconds=settings.checkout_deadline_seconds),
         **adapters,
     )
+
+    async def deadlines() -> None:
+        while True:
+            await asyncio.sleep(settings.deadline_sweep_seconds)
+            try:
+                await handlers.cancel_overdue()
+            except Exception as exc:  # Cassandra restarting: try again next round
+                log.warning("order deadline sweep failed: %s", exc)
+
+    if "orders" not in overrides or overrides.get("deadlines"):
+        background.append(deadlines)
     if bus is not None:
         from kit.outbox import Relay
 

@@ -29,6 +29,10 @@ class Settings:
                                          changes made by other replicas stream too
     EMPORIUM_ORDER_SWEEP_SECONDS         how often events a crash left unannounced are handed
                                          to the outbox (5)
+    EMPORIUM_ORDER_CHECKOUT_DEADLINE_SECONDS  how long an order may wait for its stock and
+                                         payment (PENDING, CONFIRMED) before it is cancelled
+                                         with its compensations (900)
+    EMPORIUM_ORDER_DEADLINE_SWEEP_SECONDS  how often passed deadlines are looked for (5)
     EMPORIUM_ORDER_CALL_TIMEOUT_SECONDS  deadline of each call to catalog, cart, shipping and
                                          payment (5)
     EMPORIUM_SHOP_CURRENCY               the shop's currency (kit.config, "USD")
@@ -50,6 +54,8 @@ class Settings:
     watch_poll_seconds: float = 0.5
     sweep_seconds: float = 5.0
     call_timeout_seconds: float = 5.0
+    checkout_deadline_seconds: float = 900.0
+    deadline_sweep_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
@@ -69,4 +75,8 @@ class Settings:
             watch_poll_seconds=number(env, "EMPORIUM_ORDER_WATCH_POLL_SECONDS", 0.5),
             sweep_seconds=number(env, "EMPORIUM_ORDER_SWEEP_SECONDS", 5.0),
             call_timeout_seconds=number(env, "EMPORIUM_ORDER_CALL_TIMEOUT_SECONDS", 5.0),
+            checkout_deadline_seconds=number(
+                env, "EMPORIUM_ORDER_CHECKOUT_DEADLINE_SECONDS", 900.0
+            ),
+            deadline_sweep_seconds=number(env, "EMPORIUM_ORDER_DEADLINE_SWEEP_SECONDS", 5.0),
         )

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kit import errors
 from kit.auth import Principal
@@ -90,6 +90,7 @@ class OrderHandlers:
         clock: Clock,
         shop_currency: str = "USD",
         watch_poll_seconds: float = 0.5,
+        checkout_deadline: timedelta = timedelta(minutes=15),
     ) -> None:
         self.orders = orders
         self.catalog = catalog
@@ -99,6 +100,7 @@ class OrderHandlers:
         self.clock = clock
         self.shop_currency = shop_currency
         self.watch_poll_seconds = watch_poll_seconds
+        self.checkout_deadline = checkout_deadline
         self.notifier = Notifier()
 
     # --- placing ------------------------------------------------------------------------------
@@ -246,6 +248,7 @@ class OrderHandlers:
             shipping_cost=price,
             from_cart=from_cart,
             now=now,
+            deadline=now + self.checkout_deadline,
         )
 
     # --- reading ------------------------------------------------------------------------------
@@ -367,6 +370,26 @@ class OrderHandlers:
 
     async def reservation_expired(self, order_id: str) -> None:
         await self._react(order_id, domain.reservation_expired)
+
+    async def cancel_overdue(self, limit: int = 500) -> int:
+        """Cancels the orders still waiting for stock or payment past their checkout deadline
+        (saga spec, deadlines); returns how many were cancelled. Run every few seconds."""
+        due = await self.orders.overdue(self.clock.now(), limit)
+        cancelled = 0
+        for deadline in due:
+            moved: list[bool] = []
+
+            def decide(order: Order, now: datetime, moved=moved) -> Transition | None:
+                transition = domain.deadline_passed(order, now)
+                moved[:] = [transition is not None]  # the last decision is the one stored
+                return transition
+
+            await self._apply(deadline.order_id, decide)
+            if moved == [True]:
+                cancelled += 1
+                log.info("order %s cancelled: checkout deadline passed", deadline.order_id)
+        await self.orders.settled(due)
+        return cancelled
 
     async def payment_succeeded(self, order_id: str, payment_id: str) -> None:
         await self._react(order_id, lambda o, now: domain.payment_succeeded(o, payment_id, now))
