@@ -109,7 +109,7 @@ def order_to_proto(order: Order) -> order_pb2.Order:
         request_id=order.request_id,
         create_time=timestamp(order.create_time),
         update_time=timestamp(order.update_time),
-        checkout_deadline=timestamp(order.deadline),
+        checkout_expire_time=timestamp(order.deadline),
     )
 
 
@@ -140,8 +140,8 @@ def order_from_proto(message: order_pb2.Order, *, version: int, from_cart: bool)
         create_time=message.create_time.ToDatetime(tzinfo=UTC),
         update_time=message.update_time.ToDatetime(tzinfo=UTC),
         deadline=(
-            message.checkout_deadline.ToDatetime(tzinfo=UTC)
-            if message.HasField("checkout_deadline")
+            message.checkout_expire_time.ToDatetime(tzinfo=UTC)
+            if message.HasField("checkout_expire_time")
             else None
         ),
         from_cart=from_cart,

@@ -402,7 +402,7 @@ async def test_watch_streams_changes_made_by_events(running):
 
 async def test_an_order_nobody_reserves_stock_for_is_cancelled_at_its_deadline(running):
     metadata, order = await _place(running)
-    deadline = order.checkout_deadline.ToDatetime(tzinfo=UTC)
+    deadline = order.checkout_expire_time.ToDatetime(tzinfo=UTC)
     assert abs((deadline - order.create_time.ToDatetime(tzinfo=UTC)).total_seconds() - 12) < 1
     cancelled = await _until(
         running, metadata, order.id, O.STATE_CANCELLED, seconds=DEADLINE_SECONDS + 20

@@ -527,7 +527,7 @@ def _later(world, **delta) -> None:
 
 async def test_an_order_still_pending_at_its_deadline_is_cancelled_and_releases_its_stock(world):
     shopper, order = await _placed(world)
-    assert order.checkout_deadline.ToDatetime(tzinfo=UTC) == world.clock.value + timedelta(
+    assert order.checkout_expire_time.ToDatetime(tzinfo=UTC) == world.clock.value + timedelta(
         minutes=15
     )
     _later(world, minutes=14, seconds=59)
