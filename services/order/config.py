@@ -25,8 +25,9 @@ class Settings:
     """Everything the order service reads from its environment.
 
     EMPORIUM_ORDER_QUEUE                 the service's RabbitMQ queue ("order")
-    EMPORIUM_ORDER_WATCH_POLL_SECONDS    how often WatchOrder re-reads the order (0.5), so that
-                                         changes made by other replicas stream too
+    EMPORIUM_ORDER_WATCH_POLL_SECONDS    how often WatchOrder re-reads the order (5): its own
+                                         changes reach a watch in memory; this fallback finds
+                                         those stored by other replicas
     EMPORIUM_ORDER_SWEEP_SECONDS         how often events a crash left unannounced are handed
                                          to the outbox (5)
     EMPORIUM_ORDER_CHECKOUT_DEADLINE_SECONDS  how long an order may wait for its stock and
@@ -51,7 +52,7 @@ class Settings:
     payment: ServerSettings
     queue: str = NAME
     shop_currency: str = "USD"
-    watch_poll_seconds: float = 0.5
+    watch_poll_seconds: float = 5.0
     sweep_seconds: float = 5.0
     call_timeout_seconds: float = 5.0
     checkout_deadline_seconds: float = 900.0
@@ -72,7 +73,7 @@ class Settings:
             payment=ServerSettings.from_env("payment", env),
             queue=string(env, "EMPORIUM_ORDER_QUEUE", NAME),
             shop_currency=shop_currency(env),
-            watch_poll_seconds=number(env, "EMPORIUM_ORDER_WATCH_POLL_SECONDS", 0.5),
+            watch_poll_seconds=number(env, "EMPORIUM_ORDER_WATCH_POLL_SECONDS", 5.0),
             sweep_seconds=number(env, "EMPORIUM_ORDER_SWEEP_SECONDS", 5.0),
             call_timeout_seconds=number(env, "EMPORIUM_ORDER_CALL_TIMEOUT_SECONDS", 5.0),
             checkout_deadline_seconds=number(

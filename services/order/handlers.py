@@ -56,24 +56,25 @@ class PlaceOrder:
 
 
 class Notifier:
-    """Wakes the WatchOrder streams of this process when one of its writes changed an order."""
+    """Hands each change this process stores to the WatchOrder streams of that order, so a
+    watch needs no read of its own for it."""
 
     def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[asyncio.Queue[Transition]]] = {}
 
-    def changed(self, order_id: str) -> None:
-        for event in self._waiters.get(order_id, ()):
-            event.set()
+    def changed(self, transition: Transition) -> None:
+        for queue in self._waiters.get(transition.order.id, ()):
+            queue.put_nowait(transition)
 
-    def subscribe(self, order_id: str) -> asyncio.Event:
-        event = asyncio.Event()
-        self._waiters.setdefault(order_id, set()).add(event)
-        return event
+    def subscribe(self, order_id: str) -> asyncio.Queue[Transition]:
+        queue: asyncio.Queue[Transition] = asyncio.Queue()
+        self._waiters.setdefault(order_id, set()).add(queue)
+        return queue
 
-    def unsubscribe(self, order_id: str, event: asyncio.Event) -> None:
+    def unsubscribe(self, order_id: str, queue: asyncio.Queue[Transition]) -> None:
         waiters = self._waiters.get(order_id)
         if waiters is not None:
-            waiters.discard(event)
+            waiters.discard(queue)
             if not waiters:
                 del self._waiters[order_id]
 
@@ -89,7 +90,7 @@ class OrderHandlers:
         payments: Payments,
         clock: Clock,
         shop_currency: str = "USD",
-        watch_poll_seconds: float = 0.5,
+        watch_poll_seconds: float = 5.0,
         checkout_deadline: timedelta = timedelta(minutes=15),
     ) -> None:
         self.orders = orders
@@ -127,7 +128,7 @@ class OrderHandlers:
             # Its writer died between the claim and the order: store ours under its id.
             transition = replace(transition, order=replace(transition.order, id=order_id))
         if await self.orders.insert(transition, mapping.events(transition)):
-            self.notifier.changed(transition.order.id)
+            self.notifier.changed(transition)
             return transition.order
         stored = await self.orders.get(transition.order.id)
         if stored is None:  # pragma: no cover - insert said it exists
@@ -299,31 +300,45 @@ class OrderHandlers:
     ) -> AsyncIterator[tuple[Order, StatusChange | None]]:
         """The order now, then (order, change) for each status change, until it is final.
 
-        Woken by this process's own writes and, for changes made by other replicas, by
-        polling the store every `watch_poll_seconds`.
+        Fed by the changes this process stores (the consumers and the API of this replica),
+        handed over in memory; changes stored by another replica are found by re-reading the
+        store every `watch_poll_seconds` (a slow fallback: one replica needs no read at all).
         """
-        order = await self._visible(caller, order_id)
-        seen = len(await self.orders.history(order_id))
-        wakeup = self.notifier.subscribe(order_id)
+        changes = self.notifier.subscribe(order_id)
         try:
+            order = await self._visible(caller, order_id)
+            seen = len(await self.orders.history(order_id))
             yield order, None
             while not order.state.final:
                 try:
                     async with asyncio.timeout(self.watch_poll_seconds):
-                        await wakeup.wait()
+                        transition = await changes.get()
                 except TimeoutError:
-                    pass
-                wakeup.clear()
-                current = await self.orders.get(order_id)
-                if current is None or current.version == order.version:
+                    current = await self.orders.get(order_id)
+                    if current is None or current.version <= order.version:
+                        continue
+                    order = current
+                    history = await self.orders.history(order_id)
+                    for change in history[seen:]:
+                        yield order, change
+                    seen = max(seen, len(history))
                     continue
-                order = current
-                changes = await self.orders.history(order_id)
-                for change in changes[seen:]:
-                    yield order, change
-                seen = max(seen, len(changes))
+                if transition.order.version <= order.version:
+                    continue  # read already, or older than what the poll found
+                if transition.order.version > order.version + 1:
+                    # Another replica's change came in between: read what we missed.
+                    history = await self.orders.history(order_id)
+                    order = transition.order
+                    for change in history[seen:]:
+                        yield order, change
+                    seen = max(seen, len(history))
+                    continue
+                order = transition.order
+                if transition.change is not None:
+                    seen += 1
+                    yield order, transition.change
         finally:
-            self.notifier.unsubscribe(order_id, wakeup)
+            self.notifier.unsubscribe(order_id, changes)
 
     # --- changing -----------------------------------------------------------------------------
 
@@ -351,7 +366,7 @@ class OrderHandlers:
             if transition is None:
                 return order
             if await self.orders.save(transition, mapping.events(transition), order.version):
-                self.notifier.changed(order_id)
+                self.notifier.changed(transition)
                 return transition.order
         raise errors.Aborted(f"order {order_id} kept changing; retry", reason="ORDER_CONTENDED")
 

@@ -169,7 +169,7 @@ class World:
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     settings = Settings.from_env(
-        {"EMPORIUM_ORDER_GRPC_PORT": "0", "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "0.05"}
+        {"EMPORIUM_ORDER_GRPC_PORT": "0", "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "60"}
     )
     tokens = Tokens()
     fakes = {
@@ -667,7 +667,31 @@ async def test_a_cancel_note_longer_than_500_characters_is_refused(world):
 # --- watching -------------------------------------------------------------------------------
 
 
+async def test_watching_streams_this_replicas_changes_without_polling_the_store(world):
+    # The fixture's fallback poll is 60 s: the changes arrive from this process's own writes.
+    shopper, order = await _placed(world)
+    received: list[order_service_pb2.WatchOrderResponse] = []
+
+    async def watch() -> None:
+        async for message in shopper.watch(order.id):
+            received.append(message)
+
+    task = asyncio.create_task(watch())
+    await asyncio.sleep(0.1)
+    reads_before = world.orders.reads
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    await world.send(payment_events_pb2.PaymentFailed(order_id=order.id, payment_id="p1"))
+    await asyncio.wait_for(task, 2)
+    assert [(m.change.state, m.order.state) for m in received[1:]] == [
+        (O.STATE_CONFIRMED, O.STATE_CONFIRMED),
+        (O.STATE_CANCELLED, O.STATE_CANCELLED),
+    ]
+    # Only the two reactions read the order (compare-and-set); the watch read nothing.
+    assert world.orders.reads - reads_before == 2
+
+
 async def test_watching_streams_the_order_then_each_change_until_it_is_final(world):
+    world.app.handlers.watch_poll_seconds = 0.05  # finds another replica's change quickly
     shopper, order = await _placed(world)
     received: list[order_service_pb2.WatchOrderResponse] = []
 

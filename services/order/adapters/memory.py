@@ -28,6 +28,7 @@ class InMemoryOrderRepository:
         self.outbox = InMemoryOutbox()
         self.published: list[Event] = []  # every event ever written, for assertions
         self.deadlines: dict[str, datetime] = {}
+        self.reads = 0  # get() and history() calls, for assertions about reads
 
     async def claim(self, user_id, request_id, order_id, fingerprint):
         return self.requests.setdefault((user_id, request_id), (order_id, fingerprint))
@@ -74,9 +75,11 @@ class InMemoryOrderRepository:
                 del self.deadlines[deadline.order_id]
 
     async def get(self, order_id: str) -> Order | None:
+        self.reads += 1
         return self.orders.get(order_id)
 
     async def history(self, order_id: str) -> list[StatusChange]:
+        self.reads += 1
         return list(self.changes.get(order_id, []))
 
     async def list(self, user_id, cursor: Cursor | None, limit: int):
