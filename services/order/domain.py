@@ -18,28 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kit import errors
+from kit.money import Money
 from kit.postal import PostalAddress as Address
 
 NANOS_PER_UNIT = 1_000_000_000
 MAX_LINES = 100
 MAX_QUANTITY = 1000
 MAX_NOTE_CHARS = 500
-
-
-@dataclass(frozen=True, order=True)
-class Money:
-    """An amount in one currency, as a whole number of nanos (1e-9 of the currency unit)."""
-
-    currency: str
-    nanos: int = 0
-
-    def times(self, count: int) -> Money:
-        return Money(self.currency, self.nanos * count)
-
-    def plus(self, other: Money) -> Money:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot add {other.currency} to {self.currency}")
-        return Money(self.currency, self.nanos + other.nanos)
 
 
 class State(enum.Enum):
