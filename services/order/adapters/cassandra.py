@@ -6,7 +6,7 @@ in one partition of one table), so each write goes in three steps, every crash p
 1. a LOGGED batch: an `order_announcements` marker (and, for a new order, its listing rows);
 2. the conditional batch on the order's partition: the order, its status-change row and its
    events in the `pending` map (IF version = ? / IF NOT EXISTS);
-3. the events into the outbox (a LOGGED batch, kit.outbox), then `pending` and the marker are
+3. one LOGGED batch: the events into the outbox (kit.outbox), `pending` and the marker
    cleared.
 
 A crash after 2 leaves the events in `pending` and the marker in place: `sweep()` (a
@@ -285,9 +285,8 @@ class CassandraOrderRepository:
         marker: tuple[int, uuid.UUID] | None,
         forget_deadline: tuple[int, uuid.UUID] | None = None,
     ) -> None:
-        if pending:
-            events = [_decode_event(pending[k]) for k in sorted(pending)]
-            await self.outbox.write(self.session.batch(), events, key=order_id)
+        # One LOGGED batch: the events into the outbox, and `pending` and the marker cleared
+        # (all or nothing, so a crash leaves either everything to sweep or nothing).
         done = self.session.batch()
         if pending:
             done.add(self._clear, (set(pending), uuid.UUID(order_id)))
@@ -296,7 +295,10 @@ class CassandraOrderRepository:
         if forget_deadline is not None:
             # A crash before this leaves the deadline: the sweeper finds the order moved on.
             done.add(self._forget_deadline, forget_deadline)
-        if pending or marker is not None:
+        if pending:
+            events = [_decode_event(pending[k]) for k in sorted(pending)]
+            await self.outbox.write(done, events, key=order_id)
+        elif marker is not None or forget_deadline is not None:
             await self.session.execute(done)
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5)) -> int:
