@@ -32,7 +32,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,18 +47,33 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     DeliveryMode,
 )
+from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pamqp.commands import Basic
 
+from kit import topology
 from kit.config import RabbitSettings
-from kit.events import Event, Handler, UndecodableEvent, UnknownEventType, message_class
+from kit.events import (
+    Event,
+    Handler,
+    TypedHandler,
+    UndecodableEvent,
+    UnknownEventType,
+    aggregate_key,
+    dispatch,
+    message_class,
+)
+from kit.inbox import Inbox, idempotent
 
 log = logging.getLogger("emporium.bus")
 tracer = trace.get_tracer("emporium.bus")
 
 EXCHANGE = "emporium.events"
 DEAD_LETTER_EXCHANGE = "emporium.dlx"
+# The alternate exchange of EXCHANGE and its parking queue: what no queue binds lands here.
+UNROUTED_EXCHANGE = "emporium.unrouted"
+UNROUTED_QUEUE = "emporium.unrouted"
 CONTENT_TYPE = "application/x-protobuf"
 # The AMQP timestamp has whole seconds; the event's exact time travels in this header too.
 TIME_HEADER = "x-emporium-time"
@@ -66,6 +81,14 @@ TIME_HEADER = "x-emporium-time"
 # (a database restart) before its message is dead-lettered. RabbitMQ 3.10 also counts a
 # delivery returned because its consumer's channel closed (a restart with messages prefetched).
 DEFAULT_DELIVERY_LIMIT = 10
+# Handlers a consumer runs at once (one per aggregate at a time).
+DEFAULT_CONCURRENCY = 16
+# How long a failed message waits in `<queue>.retry.<i>` before it is back in its queue: the
+# n-th failure waits RETRY_DELAYS[min(n, len) - 1] s. With the delivery limit above a handler
+# may fail for about 1.5 minutes (a database restart) before its message is dead-lettered.
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0, 10.0)
+# How many times the handlers failed on a message so far (set on the copies in retry queues).
+ATTEMPT_HEADER = "x-emporium-failures"
 
 
 class PublishError(Exception):
@@ -75,6 +98,22 @@ class PublishError(Exception):
 def dead_letter_queue(queue: str) -> str:
     """The name of a queue's dead-letter queue."""
     return f"{queue}.dlq"
+
+
+def retry_queue(queue: str, tier: int) -> str:
+    """The name of a queue's `tier`-th retry queue (0-based) where failed messages wait."""
+    return f"{queue}.retry.{tier}"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """How a queue was declared: what its consumers need to retry and dead-letter."""
+
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+
+    def retry_tier(self, failures: int) -> int:
+        return min(failures, len(self.retry_delays)) - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,8 +189,15 @@ class DeadLetter:
     @classmethod
     def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
         headers = message.headers or {}
-        deaths = headers.get("x-death") or []
-        first = deaths[-1] if isinstance(deaths, list) and deaths else {}
+        # Newest first; waits in a retry queue (reason `expired`) are not deaths.
+        deaths = [
+            d
+            for d in (headers.get("x-death") or [])
+            if isinstance(d, dict) and str(d.get("reason") or "") != "expired"
+        ]
+        reason = str(deaths[0].get("reason") or "") if deaths else ""
+        if reason == "rejected" and ATTEMPT_HEADER in headers:
+            reason = "delivery_limit"  # the consumer gave up after its retries
         try:
             event: Event | None = _event(message)
         except UndecodableEvent:
@@ -160,9 +206,9 @@ class DeadLetter:
             message_id=message.message_id,
             type=message.type,
             source=message.app_id,
-            reason=str(headers.get("x-first-death-reason") or first.get("reason") or "") or None,
-            deaths=sum(int(d.get("count", 1)) for d in deaths if isinstance(d, dict)),
-            first_death_time=first.get("time") if isinstance(first, dict) else None,
+            reason=reason or None,
+            deaths=sum(int(d.get("count", 1)) for d in deaths),
+            first_death_time=deaths[-1].get("time") if deaths else None,
             size=len(message.body),
             event=event,
         )
@@ -173,7 +219,16 @@ class DeadLetter:
 
 
 class Consumer:
-    """A subscription of a handler to a queue; made by `Bus.consumer` / `Bus.consume`."""
+    """A subscription of a handler to a queue; made by `Bus.subscribe` / `Bus.consumer`.
+
+    Many handlers run at once, but never two of one aggregate: each message has a key (by
+    default `kit.events.aggregate_key`: the order, product or user it is about) and the
+    messages of one key go through one lane, in the order the broker delivered them. A handler
+    that raises does not hold its lane or a slot while it waits to be retried: its message is
+    copied to a retry queue (`<queue>.retry.<i>`, a TTL that dead-letters back to the queue) and
+    acked, and the lane moves on. So a retried event may be overtaken by a later event of its
+    aggregate; handlers judge an event by the aggregate's state, not by arrival order.
+    """
 
     def __init__(
         self,
@@ -183,8 +238,8 @@ class Consumer:
         *,
         prefetch: int,
         concurrency: int,
-        retry_delay: float,
-        max_retry_delay: float,
+        spec: QueueSpec,
+        key: Callable[[Event], str | None] = aggregate_key,
     ) -> None:
         if concurrency > prefetch:
             raise ValueError("concurrency cannot exceed prefetch")
@@ -192,11 +247,12 @@ class Consumer:
         self._connection = connection
         self._handler = handler
         self._prefetch = prefetch
-        # One handler at a time (the default) keeps the queue's order, so one aggregate's events
-        # are handled in the order they were published, redeliveries aside.
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
-        self._retry_delay = retry_delay
-        self._max_retry_delay = max_retry_delay
+        self._spec = spec
+        self._key = key
+        # key -> the future the next message of that key waits for (the tail of its lane).
+        self._lanes: dict[str, asyncio.Future[None]] = {}
         self._channel: AbstractChannel | None = None
         self._amqp_queue: AbstractQueue | None = None
         self._tag: str | None = None
@@ -204,13 +260,19 @@ class Consumer:
         self._inflight: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        channel = await self._connection.channel(publisher_confirms=False)
+        # Confirms: a failed message is acked only once its retry copy is safely queued.
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         # Passive: the queue's arguments belong to `declare_queue`; a missing queue fails here.
         self._amqp_queue = await channel.get_queue(self.queue, ensure=True)
         self._channel = channel
         self._tag = await self._amqp_queue.consume(self._on_message)
-        log.info("consuming %s (prefetch %d)", self.queue, self._prefetch)
+        log.info(
+            "consuming %s (prefetch %d, concurrency %d)",
+            self.queue,
+            self._prefetch,
+            self._concurrency,
+        )
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stops taking messages, lets running handlers finish, then closes the channel.
@@ -236,16 +298,34 @@ class Consumer:
         finally:
             await asyncio.shield(self.stop())
 
+    def _lane_key(self, message: AbstractIncomingMessage) -> str:
+        try:
+            key = self._key(_event(message))
+        except Exception:  # undecodable: it is rejected anyway, alone in its lane
+            key = None
+        return key or f"message:{message.message_id or id(message)}"
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # Runs in delivery order up to the first await (aio-pika starts one task per message
+        # in that order), so joining the lane here keeps the broker's order within a key.
+        key = self._lane_key(message)
+        previous = self._lanes.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._lanes[key] = mine
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
         try:
+            if previous is not None:
+                await asyncio.shield(previous)
             async with self._slots:
                 if self._stopping:
                     return  # not acked: back to the queue when the channel closes
                 await self._handle(message)
         finally:
+            mine.set_result(None)
+            if self._lanes.get(key) is mine:
+                del self._lanes[key]
             if task is not None:
                 self._inflight.discard(task)
 
@@ -282,24 +362,40 @@ class Consumer:
             )
             await self._settle(message.reject(requeue=False))
         except Exception:
-            attempt = int((message.headers or {}).get("x-delivery-count") or 0)
-            log.exception(
-                "handler failed for event %s (%s) on %s, delivery %d",
-                event.id,
-                event.type,
-                self.queue,
-                attempt + 1,
-            )
-            # Back off before handing it back: an immediate requeue would burn through the
-            # delivery limit in milliseconds while, say, a database restarts.
-            delay = min(self._retry_delay * 2**attempt, self._max_retry_delay)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._settle(message.nack(requeue=True))
+            await self._retry_later(message, event)
         else:
             await self._settle(message.ack())
         finally:
             otel_context.detach(token)
+
+    async def _retry_later(self, message: AbstractIncomingMessage, event: Event) -> None:
+        failures = _failures(message) + 1
+        log.exception(
+            "handler failed for event %s (%s) on %s, failure %d of at most %d",
+            event.id,
+            event.type,
+            self.queue,
+            failures,
+            self._spec.delivery_limit + 1,
+        )
+        if failures > self._spec.delivery_limit:
+            await self._settle(message.reject(requeue=False))  # to <queue>.dlq
+            return
+        tier = self._spec.retry_tier(failures)
+        assert self._channel is not None
+        try:
+            # Confirmed (and mandatory: a missing retry queue returns it) before the ack.
+            await self._channel.default_exchange.publish(
+                _copy(message, {ATTEMPT_HEADER: failures}),
+                routing_key=retry_queue(self.queue, tier),
+                mandatory=True,
+            )
+        except Exception as exc:
+            # No retry queue to park it in: hand it back (the delivery limit still applies).
+            log.warning("could not park event %s for a retry: %r", event.id, exc)
+            await self._settle(message.nack(requeue=True))
+            return
+        await self._settle(message.ack())
 
     async def _settle(self, settlement: Any) -> None:
         try:
@@ -309,8 +405,85 @@ class Consumer:
             log.warning("could not settle a message on %s: %s", self.queue, exc)
 
 
+def _failures(message: AbstractIncomingMessage) -> int:
+    try:
+        return int((message.headers or {}).get(ATTEMPT_HEADER) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """A persistent copy of a delivered message (same id and properties), headers updated."""
+    merged = {
+        k: v
+        for k, v in (message.headers or {}).items()
+        if k
+        not in (
+            "x-delivery-count",
+            "x-death",
+            "x-first-death-reason",
+            "x-first-death-queue",
+            "x-first-death-exchange",
+        )
+    }
+    merged.update(headers)
+    return aio_pika.Message(
+        body=message.body,
+        headers={k: v for k, v in merged.items() if v is not None},
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        priority=message.priority,
+        correlation_id=message.correlation_id,
+        reply_to=message.reply_to,
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        app_id=message.app_id,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The bus
+
+# Whatever no queue binds goes to the alternate exchange, into the parking queue: confirmed,
+# but kept (`python -m kit.bus unrouted list|replay`), never dropped.
+EXCHANGE_ARGUMENTS = {"alternate-exchange": UNROUTED_EXCHANGE}
+
+
+async def _declare_exchanges(connection: AbstractRobustConnection) -> None:
+    """The exchanges and the parking queue; migrates a v1 `emporium.events` (no alternate)."""
+    async with connection.channel(publisher_confirms=False) as channel:
+        unrouted = await channel.declare_exchange(
+            UNROUTED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True, robust=False
+        )
+        parked = await channel.declare_queue(
+            UNROUTED_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}, robust=False
+        )
+        await parked.bind(unrouted, routing_key="", robust=False)
+    try:
+        async with connection.channel(publisher_confirms=False) as channel:
+            await channel.declare_exchange(
+                EXCHANGE,
+                aio_pika.ExchangeType.TOPIC,
+                durable=True,
+                arguments=EXCHANGE_ARGUMENTS,
+                robust=False,
+            )
+    except aiormq.exceptions.ChannelPreconditionFailed:
+        # Declared by a v1 bus without the alternate exchange; arguments cannot change, so it
+        # is recreated. Its bindings go with it: every service redeclares the whole topology
+        # at start (declare_topology), right after connecting.
+        log.warning("recreating exchange %s with its alternate exchange", EXCHANGE)
+        async with connection.channel(publisher_confirms=False) as channel:
+            await channel.exchange_delete(EXCHANGE)
+            await channel.declare_exchange(
+                EXCHANGE,
+                aio_pika.ExchangeType.TOPIC,
+                durable=True,
+                arguments=EXCHANGE_ARGUMENTS,
+                robust=False,
+            )
 
 
 class Bus:
@@ -328,6 +501,7 @@ class Bus:
         self._channel = channel
         self._exchange = exchange
         self._consumers: list[Consumer] = []
+        self._specs: dict[str, QueueSpec] = {}
         # Resolved when the current connection drops: aiormq may leave the confirms of an
         # abruptly lost connection pending, and a publish must fail then, not hang.
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -365,9 +539,12 @@ class Bus:
                 log.info("RabbitMQ not ready (%s), retrying", exc)
                 await asyncio.sleep(0.5)
         try:
-            channel = await connection.channel(publisher_confirms=True)
+            await _declare_exchanges(connection)
+            # on_return_raises: a returned (unroutable) message fails its publish. With the
+            # alternate exchange nothing is returned; if the parking queue is gone, it would be.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             exchange = await channel.declare_exchange(
-                EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+                EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True, arguments=EXCHANGE_ARGUMENTS
             )
             await channel.declare_exchange(
                 DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
@@ -376,6 +553,11 @@ class Bus:
             await connection.close()
             raise
         return cls(connection, channel, exchange, source)
+
+    @property
+    def specs(self) -> Mapping[str, QueueSpec]:
+        """The queues this bus declared, and how (their consumers retry accordingly)."""
+        return dict(self._specs)
 
     async def close(self) -> None:
         for consumer in self._consumers:
@@ -407,7 +589,7 @@ class Bus:
                 # Tasks start in order and the channel's lock is fair: wire order = list order.
                 confirms = asyncio.gather(
                     *(
-                        self._exchange.publish(_message(e), routing_key=e.type, mandatory=False)
+                        self._exchange.publish(_message(e), routing_key=e.type, mandatory=True)
                         for e in events
                     ),
                     return_exceptions=True,
@@ -452,47 +634,103 @@ class Bus:
 
     # -- topology ---------------------------------------------------------------------------
 
+    async def declare_topology(
+        self,
+        queues: Mapping[str, Iterable[str]] | None = None,
+        *,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    ) -> None:
+        """Declares every queue of the topology (`kit.topology.QUEUES`) with its bindings.
+
+        Every service calls it at start, whichever queue it consumes: an event published
+        before its consumer ever ran then waits in that consumer's queue. Idempotent.
+        """
+        for queue, keys in (topology.QUEUES if queues is None else queues).items():
+            await self.declare_queue(
+                queue, keys, delivery_limit=delivery_limit, retry_delays=retry_delays
+            )
+
+    async def apply_topology(self, name: str | None = None, queue: str | None = None) -> None:
+        """What every service calls at start: declares the whole topology (`declare_topology`).
+
+        A service whose queue is renamed (`queue` is not its topology `name`: a test's queue of
+        its own) declares only that queue, bound as the topology's `name` entry, so tests leave
+        nothing behind in the platform's queues.
+        """
+        if name is not None and queue is not None and queue != name:
+            await self.declare_queue(queue, topology.event_types(name))
+        else:
+            await self.declare_topology()
+
     async def declare_queue(
         self,
         queue: str,
         routing_keys: Iterable[str],
         *,
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
-        """Declares a consuming service's quorum queue, bound to `routing_keys`, and its DLQ.
+        """Declares a consuming service's quorum queue, bound to `routing_keys`, its retry
+        queues and its DLQ.
 
         A message is handed to consumers at most `delivery_limit` + 1 times, then dead-lettered.
-        Idempotent; declaring an existing queue with other arguments fails (PRECONDITION_FAILED).
+        Between failures it waits in `<queue>.retry.<i>` (`retry_delays[i]` seconds; the last
+        delay repeats). Idempotent; declaring an existing queue with other arguments fails
+        (PRECONDITION_FAILED).
         """
+        if not retry_delays or min(retry_delays) <= 0:
+            raise ValueError("retry_delays must be positive")
         dlq_name = dead_letter_queue(queue)
+        quorum = {
+            "x-queue-type": "quorum",
+            # At-least-once dead-lettering: a message is kept until its target queue has
+            # confirmed it (the default, at-most-once, may drop it). Needs reject-publish.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
         async with self._connection.channel(publisher_confirms=False) as channel:
             dlq = await channel.declare_queue(
                 dlq_name, durable=True, arguments={"x-queue-type": "quorum"}, robust=False
             )
             await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=dlq_name, robust=False)
+            for tier, delay in enumerate(retry_delays):
+                # Expired messages dead-letter through the default exchange back to `queue`.
+                await channel.declare_queue(
+                    retry_queue(queue, tier),
+                    durable=True,
+                    arguments={
+                        **quorum,
+                        "x-message-ttl": max(1, round(delay * 1000)),
+                        "x-dead-letter-exchange": "",
+                        "x-dead-letter-routing-key": queue,
+                    },
+                    robust=False,
+                )
             amqp_queue = await channel.declare_queue(
                 queue,
                 durable=True,
                 arguments={
-                    "x-queue-type": "quorum",
+                    **quorum,
                     "x-delivery-limit": delivery_limit,
                     "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
                     "x-dead-letter-routing-key": dlq_name,
-                    # At-least-once dead-lettering: a poison message is kept until the DLQ has
-                    # confirmed it (the default, at-most-once, may drop it). Needs reject-publish.
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
                 },
                 robust=False,
             )
             for key in routing_keys:
                 await amqp_queue.bind(EXCHANGE, routing_key=key, robust=False)
+        self._specs[queue] = QueueSpec(delivery_limit, tuple(retry_delays))
 
     async def delete_queue(self, queue: str) -> None:
         """Deletes a queue and its DLQ, messages included (tests, retiring a consumer)."""
         async with self._connection.channel(publisher_confirms=False) as channel:
-            for name in (queue, dead_letter_queue(queue)):
+            retries = len(self._specs.get(queue, QueueSpec()).retry_delays)
+            names = [queue, dead_letter_queue(queue)]
+            names += [retry_queue(queue, tier) for tier in range(retries)]
+            for name in names:
                 await channel.queue_delete(name, if_unused=False, if_empty=False)
+        self._specs.pop(queue, None)
 
     async def queue_exists(self, queue: str) -> bool:
         """Whether `queue` and its DLQ exist."""
@@ -511,32 +749,55 @@ class Bus:
 
     # -- consuming --------------------------------------------------------------------------
 
+    def subscribe(
+        self,
+        queue: str,
+        subscriptions: Mapping[type[Message], TypedHandler],
+        *,
+        inbox: Inbox | None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        prefetch: int | None = None,
+        key: Callable[[Event], str | None] = aggregate_key,
+    ) -> Consumer:
+        """The consumer entry point of a service: `queue` (declared by `declare_topology`, or
+        by `declare_queue` for a queue of its own) handled by `subscriptions`.
+
+        `subscriptions` is the service's `consumers.subscriptions(handlers)`: event class ->
+        `async (message, event)`. Each event is decoded, deduplicated through `inbox` (None:
+        the handlers are idempotent by construction) and handed to its handler; see Consumer
+        for concurrency, ordering and retries. Not started: run `consumer.run()` as a
+        background task, or `await consumer.start()`.
+        """
+        handler = dispatch(subscriptions)
+        if inbox is not None:
+            handler = idempotent(inbox, handler)
+        return self.consumer(queue, handler, concurrency=concurrency, prefetch=prefetch, key=key)
+
     def consumer(
         self,
         queue: str,
         handler: Handler,
         *,
-        prefetch: int = 8,
-        concurrency: int = 1,
-        retry_delay: float = 0.5,
-        max_retry_delay: float = 10.0,
+        prefetch: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        key: Callable[[Event], str | None] = aggregate_key,
     ) -> Consumer:
-        """A consumer of `queue` (declared with `declare_queue`), not started yet.
+        """A consumer of `queue` with a raw `async (Event) -> None` handler, not started yet.
 
-        `handler` is `async (Event) -> None`; the message is acked after it returns. Up to
-        `concurrency` handlers run at once, on up to `prefetch` messages received ahead. A
-        failed delivery n goes back to the queue after `retry_delay * 2**n` seconds (at most
-        `max_retry_delay`), holding its place meanwhile: a failing dependency stalls the
-        queue rather than burning every message's delivery limit.
+        The message is acked after `handler` returns. Up to `concurrency` handlers run at once,
+        one per `key` (the aggregate), on up to `prefetch` messages received ahead (default
+        4 x concurrency). A failed message waits in a retry queue (see `declare_queue`).
         """
+        if prefetch is None:
+            prefetch = max(8, 4 * concurrency)
         consumer = Consumer(
             self._connection,
             queue,
             handler,
             prefetch=prefetch,
             concurrency=concurrency,
-            retry_delay=retry_delay,
-            max_retry_delay=max_retry_delay,
+            spec=self._specs.get(queue, QueueSpec()),
+            key=key,
         )
         self._consumers.append(consumer)
         return consumer
@@ -551,9 +812,46 @@ class Bus:
 
     async def list_dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """Up to `limit` messages of `<queue>.dlq`, oldest first, left in place."""
+        return await self._peek(dead_letter_queue(queue), limit)
+
+    async def list_unrouted(self, limit: int = 100) -> list[DeadLetter]:
+        """Up to `limit` events that no queue was bound to (the parking queue), left in place."""
+        return await self._peek(UNROUTED_QUEUE, limit)
+
+    async def replay_unrouted(self, limit: int | None = None) -> int:
+        """Publishes the parked events to the exchange again (after the topology gained their
+        binding); returns how many. One still unroutable comes back to the parking queue, and
+        the replay stops when it meets it again."""
+        replayed: set[str] = set()
+        count = 0
+        async with self._connection.channel(publisher_confirms=False) as channel:
+            parked = await channel.declare_queue(UNROUTED_QUEUE, passive=True, robust=False)
+            while limit is None or count < limit:
+                message = await parked.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if message.message_id and message.message_id in replayed:
+                    await message.nack(requeue=True)
+                    break
+                try:
+                    routing_key = message.routing_key or str(message.type or "")
+                    await self._exchange.publish(
+                        _copy(message, {}), routing_key=routing_key, mandatory=True
+                    )
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await message.nack(requeue=True)
+                    raise
+                await message.ack()
+                if message.message_id:
+                    replayed.add(message.message_id)
+                count += 1
+        return count
+
+    async def _peek(self, name: str, limit: int) -> list[DeadLetter]:
         letters: list[DeadLetter] = []
         async with self._connection.channel(publisher_confirms=False) as channel:
-            dlq = await channel.declare_queue(dead_letter_queue(queue), passive=True, robust=False)
+            dlq = await channel.declare_queue(name, passive=True, robust=False)
             held: list[AbstractIncomingMessage] = []
             try:
                 # Each get hands over the next message while the earlier ones stay unacked.
@@ -592,7 +890,9 @@ class Bus:
                     await message.nack(requeue=True)
                     break
                 headers = {
-                    k: v for k, v in (message.headers or {}).items() if k != "x-delivery-count"
+                    k: v
+                    for k, v in (message.headers or {}).items()
+                    if k not in ("x-delivery-count", ATTEMPT_HEADER)
                 }
                 copy = aio_pika.Message(
                     body=message.body,
@@ -623,12 +923,25 @@ class Bus:
 
 
 # ---------------------------------------------------------------------------------------------
-# CLI: python -m kit.bus dlq list|replay <queue>
+# CLI: python -m kit.bus dlq list|replay <queue>;  python -m kit.bus unrouted list|replay
 
 
 async def _cli(args: argparse.Namespace) -> int:
     bus = await Bus.connect(RabbitSettings.from_env(), "kit.bus-cli", wait_seconds=5)
     try:
+        if args.command == "unrouted":
+            if args.action == "list":
+                letters = await bus.list_unrouted(limit=args.limit or 100)
+                for letter in letters:
+                    print(
+                        f"{letter.message_id or '-'}\t{letter.type or '-'}\t"
+                        f"{letter.source or '-'}\t{letter.size} B"
+                    )
+                print(f"{len(letters)} unrouted event(s) in {UNROUTED_QUEUE}")
+            else:
+                count = await bus.replay_unrouted(limit=args.limit)
+                print(f"replayed {count} event(s) from {UNROUTED_QUEUE} to {EXCHANGE}")
+            return 0
         if not await bus.queue_exists(args.queue):
             print(
                 f"no queue {args.queue!r} (or no {dead_letter_queue(args.queue)})", file=sys.stderr
@@ -660,6 +973,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("queue", help="the consuming queue (its DLQ is <queue>.dlq)")
     dlq.add_argument("--limit", type=int, default=None, help="at most this many messages")
+    unrouted = sub.add_parser("unrouted", help="inspect or replay events no queue was bound to")
+    unrouted.add_argument("action", choices=["list", "replay"])
+    unrouted.add_argument("--limit", type=int, default=None, help="at most this many messages")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(_cli(args))

@@ -129,6 +129,31 @@ class Event:
 
 TypedHandler = Callable[[M, Event], Awaitable[None]]
 
+# The fields that name the aggregate an event is about, most specific first.
+AGGREGATE_FIELDS = ("order_id", "product_id", "user_id")
+
+
+def aggregate_key(event: Event) -> str | None:
+    """The aggregate `event` is about: `order:<id>`, `product:<id>` (also a `product` message's
+    `id`) or `user:<id>`, from its decoded body; None for an event of no known aggregate or
+    of a type not loaded here. Consumers handle the events of one key one at a time, in order.
+    """
+    try:
+        message = event.decode()
+    except UndecodableEvent:
+        return None
+    fields = message.DESCRIPTOR.fields_by_name
+    for name in AGGREGATE_FIELDS:
+        if name in fields:
+            value = getattr(message, name)
+            if value:
+                return f"{name.removesuffix('_id')}:{value}"
+    if "product" in fields and message.HasField("product"):  # type: ignore[arg-type]
+        product_id = getattr(message.product, "id", "")  # type: ignore[attr-defined]
+        if product_id:
+            return f"product:{product_id}"
+    return None
+
 
 def routing_keys(handlers: Mapping[type[Message], object] | Iterable[type[Message]]) -> list[str]:
     """The routing keys (event types) of the message classes a consumer handles."""

@@ -7,9 +7,8 @@ from typing import Any
 
 from emporium.cart.v1 import cart_service_pb2, cart_service_pb2_grpc
 
-from kit import auth, events
+from kit import auth
 from kit.clock import SystemClock
-from kit.inbox import idempotent
 from kit.server import App
 from services.cart import consumers
 from services.cart.config import Settings
@@ -73,14 +72,13 @@ async def build(settings: Settings, **overrides: Any) -> App:
         from kit.outbox import Relay
 
         background.append(Relay(carts.outbox, bus, lease=lease).run)
-        subscriptions = consumers.handlers(handlers)
-        await bus.declare_queue(settings.queue, events.routing_keys(subscriptions))
+        await bus.apply_topology(consumers.QUEUE, settings.queue)
         if inbox is None:
             from kit.inbox import InMemoryInbox
 
             inbox = InMemoryInbox()
-        handle = idempotent(inbox, events.dispatch(subscriptions))
-        background.append(bus.consumer(settings.queue, handle).run)
+        subscriptions = consumers.subscriptions(handlers)
+        background.append(bus.subscribe(settings.queue, subscriptions, inbox=inbox).run)
     verifier = overrides.get("verifier")
     if verifier is None:
         verifier, close_verifier = auth.user_service_verifier(settings.auth, settings.user.address)

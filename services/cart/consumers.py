@@ -21,8 +21,11 @@ from kit.events import Event
 from services.cart import mapping
 from services.cart.handlers import CartHandlers
 
+# Its entry in kit.topology.QUEUES.
+QUEUE = "cart"
 
-def handlers(cart: CartHandlers) -> dict[type, events.TypedHandler]:
+
+def subscriptions(cart: CartHandlers) -> dict[type, events.TypedHandler]:
     async def on_order_placed(message: order_events_pb2.OrderPlaced, event: Event) -> None:
         if not message.from_cart:
             return  # an order with its own items leaves the cart alone

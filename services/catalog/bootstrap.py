@@ -75,16 +75,14 @@ async def build(settings: Settings, **overrides: Any) -> App:
         low_stock_threshold=settings.low_stock_threshold,
     )
     if bus is not None and (session is not None or "inbox" in overrides):
-        from kit import events
-        from kit.inbox import CassandraInbox, idempotent
+        from kit.inbox import CassandraInbox
 
         inbox = overrides.get("inbox")
         if inbox is None:
             inbox = await CassandraInbox.open(session, settings.queue, create_table=True)
+        await bus.apply_topology(consumers.QUEUE, settings.queue)
         subscriptions = consumers.subscriptions(handlers)
-        await bus.declare_queue(settings.queue, events.routing_keys(subscriptions))
-        handle = idempotent(inbox, events.dispatch(subscriptions))
-        background.append(bus.consumer(settings.queue, handle).run)
+        background.append(bus.subscribe(settings.queue, subscriptions, inbox=inbox).run)
     if ports.get("sweeper", True):
 
         async def reservation_sweeper() -> None:

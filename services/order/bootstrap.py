@@ -10,9 +10,8 @@ from typing import Any
 
 from emporium.order.v1 import order_service_pb2, order_service_pb2_grpc
 
-from kit import auth, events
+from kit import auth
 from kit.clock import SystemClock
-from kit.inbox import idempotent
 from kit.server import App
 from services.order import consumers
 from services.order.config import Settings
@@ -104,14 +103,13 @@ async def build(settings: Settings, **overrides: Any) -> App:
         from kit.outbox import Relay
 
         background.append(Relay(orders.outbox, bus, lease=lease).run)
-        subscriptions = consumers.handlers(handlers)
-        await bus.declare_queue(settings.queue, events.routing_keys(subscriptions))
+        await bus.apply_topology(consumers.QUEUE, settings.queue)
         if inbox is None:
             from kit.inbox import InMemoryInbox
 
             inbox = InMemoryInbox()
-        handle = idempotent(inbox, events.dispatch(subscriptions))
-        background.append(bus.consumer(settings.queue, handle, concurrency=8, prefetch=32).run)
+        subscriptions = consumers.subscriptions(handlers)
+        background.append(bus.subscribe(settings.queue, subscriptions, inbox=inbox).run)
     verifier = overrides.get("verifier")
     if verifier is None:
         verifier, close_verifier = auth.user_service_verifier(settings.auth, settings.user.address)

@@ -27,7 +27,11 @@ Shipment = shipment_pb2.Shipment
 IN_TRANSIT = (Shipment.STATE_IN_TRANSIT, Shipment.STATE_OUT_FOR_DELIVERY)
 
 
-def handlers(orders: OrderHandlers) -> dict[type, events.TypedHandler]:
+# Its entry in kit.topology.QUEUES.
+QUEUE = "order"
+
+
+def subscriptions(orders: OrderHandlers) -> dict[type, events.TypedHandler]:
     async def on_stock_reserved(message: catalog_events_pb2.StockReserved, event: Event):
         await orders.stock_reserved(message.order_id)
 

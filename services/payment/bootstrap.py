@@ -7,9 +7,8 @@ from typing import Any
 
 from emporium.payment.v1 import payment_service_pb2, payment_service_pb2_grpc
 
-from kit import auth, events
+from kit import auth
 from kit.clock import SystemClock
-from kit.inbox import idempotent
 from kit.server import App
 from services.payment import consumers
 from services.payment.config import Settings
@@ -71,17 +70,15 @@ async def build(settings: Settings, **overrides: Any) -> App:
             from kit.outbox import Relay
 
             background.append(Relay(payments.outbox, bus).run)
-        subscriptions = consumers.handlers(handlers)
-        await bus.declare_queue(settings.queue, events.routing_keys(subscriptions))
+        await bus.apply_topology(consumers.QUEUE, settings.queue)
         if inbox is None:
             from kit.inbox import InMemoryInbox
 
             inbox = InMemoryInbox()
-        handle = idempotent(inbox, events.dispatch(subscriptions))
-        consumer = bus.consumer(
+        consumer = bus.subscribe(
             settings.queue,
-            handle,
-            prefetch=max(8, settings.consumer_concurrency),
+            consumers.subscriptions(handlers),
+            inbox=inbox,
             concurrency=settings.consumer_concurrency,
         )
         background.append(consumer.run)

@@ -30,7 +30,7 @@ class Settings:
     EMPORIUM_PAYMENT_MAX_METHODS            saved payment methods per user (10)
     EMPORIUM_PAYMENT_SANDBOX_LATENCY_SECONDS  how long each call to the sandbox provider takes
                                             (0.05), like a real provider's round trip
-    EMPORIUM_PAYMENT_CONSUMER_CONCURRENCY   events handled at once (1, keeps the queue's order)
+    EMPORIUM_PAYMENT_CONSUMER_CONCURRENCY   events handled at once (16; one per order)
     EMPORIUM_USER_GRPC_HOST / _PORT         where the user service serves the JWK Set
     """
 
@@ -43,7 +43,7 @@ class Settings:
     queue: str = NAME
     max_methods: int = 10
     sandbox_latency_seconds: float = 0.05
-    consumer_concurrency: int = 1
+    consumer_concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
@@ -63,5 +63,5 @@ class Settings:
             queue=string(env, "EMPORIUM_PAYMENT_QUEUE", NAME),
             max_methods=max_methods,
             sandbox_latency_seconds=latency,
-            consumer_concurrency=max(1, integer(env, "EMPORIUM_PAYMENT_CONSUMER_CONCURRENCY", 1)),
+            consumer_concurrency=max(1, integer(env, "EMPORIUM_PAYMENT_CONSUMER_CONCURRENCY", 16)),
         )

@@ -21,8 +21,11 @@ from kit.events import Event
 from services.payment import mapping
 from services.payment.handlers import PaymentHandlers
 
+# Its entry in kit.topology.QUEUES.
+QUEUE = "payment"
 
-def handlers(payment: PaymentHandlers) -> dict[type, events.TypedHandler]:
+
+def subscriptions(payment: PaymentHandlers) -> dict[type, events.TypedHandler]:
     async def on_order_confirmed(message: order_events_pb2.OrderConfirmed, event: Event) -> None:
         await payment.charge_order(
             order_id=message.order_id,

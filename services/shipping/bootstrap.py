@@ -9,9 +9,8 @@ from typing import Any
 
 from emporium.shipping.v1 import shipping_service_pb2, shipping_service_pb2_grpc
 
-from kit import auth, events
+from kit import auth
 from kit.clock import SystemClock
-from kit.inbox import idempotent
 from kit.server import App
 from services.shipping import consumers
 from services.shipping.adapters.carrier import SimulatedCarrier
@@ -89,10 +88,9 @@ async def build(settings: Settings, **overrides: Any) -> App:
                 from kit.inbox import InMemoryInbox
 
                 inbox = InMemoryInbox()
+        await bus.apply_topology(consumers.QUEUE, settings.queue)
         subscriptions = consumers.subscriptions(handlers)
-        await bus.declare_queue(settings.queue, events.routing_keys(subscriptions))
-        handle = idempotent(inbox, events.dispatch(subscriptions))
-        background.append(bus.consumer(settings.queue, handle).run)
+        background.append(bus.subscribe(settings.queue, subscriptions, inbox=inbox).run)
     if overrides.get("background", True):
 
         async def carrier() -> None:

@@ -43,6 +43,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
         if "bus" not in overrides:
             bus = await event_bus.Bus.connect(settings.rabbit, source=settings.server.name)
             closers.append(bus.close)
+            # It consumes nothing, but declares every queue: no event of its goes unbound.
+            await bus.apply_topology()
             background.append(built.relay(bus).run)
     ports.update(overrides)
     keys = ports.get("keys") or key_adapter.load(settings.keys)

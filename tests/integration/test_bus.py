@@ -56,7 +56,9 @@ def probe() -> Any:
 @pytest_asyncio.fixture(loop_scope="module")
 async def queue(bus: Bus, probe: Any) -> AsyncIterator[str]:
     name = f"test.bus.{uuid.uuid4().hex[:10]}"
-    await bus.declare_queue(name, [probe.DESCRIPTOR.full_name], delivery_limit=2)
+    await bus.declare_queue(
+        name, [probe.DESCRIPTOR.full_name], delivery_limit=2, retry_delays=(0.05, 0.1)
+    )
     try:
         yield name
     finally:
@@ -167,7 +169,7 @@ async def test_a_failing_handler_gets_the_message_again_and_it_is_acked_only_aft
         if len(attempts) < 3:
             raise RuntimeError("database restarting")
 
-    consumer = await bus.consume(queue, flaky, retry_delay=0.05)
+    consumer = await bus.consume(queue, flaky)
     event = Event.of(probe(thing_id="f", n=1), "test")
     await bus.publish([event])
     await eventually(until(lambda: len(attempts) >= 3))
@@ -186,7 +188,7 @@ async def test_a_poison_message_lands_in_the_dlq_after_the_delivery_limit_and_ca
         attempts.append(event.id)
         raise RuntimeError("bug in the handler")
 
-    consumer = await bus.consume(queue, poisoned, retry_delay=0)
+    consumer = await bus.consume(queue, poisoned)
     good = Event.of(probe(thing_id="ok", n=1), "test")
     poison = Event.of(probe(thing_id="bad", n=2), "test")
     await bus.publish([poison])

@@ -467,7 +467,8 @@ async def test_an_order_from_the_cart_removes_the_ordered_units_and_records_the_
     await shopper.add(partly, 5)
     await shopper.add(kept, 1)
     placed = _order_placed(user_id, [(ordered, 2), (partly, 3)])
-    handle = consumers.handlers(world.app.servicers[0][1].handlers)[order_events_pb2.OrderPlaced]
+    subscriptions = consumers.subscriptions(world.app.servicers[0][1].handlers)
+    handle = subscriptions[order_events_pb2.OrderPlaced]
     event = Event.of(placed, "order")
     await handle(placed, event)
     await handle(placed, event)  # redelivered
@@ -488,7 +489,8 @@ async def test_an_order_placed_with_its_own_items_leaves_the_cart_alone(world):
     product = world.product()
     await world.shopper(user_id).add(product, 2)
     placed = _order_placed(user_id, [(product, 2)], from_cart=False)
-    handle = consumers.handlers(world.app.servicers[0][1].handlers)[order_events_pb2.OrderPlaced]
+    subscriptions = consumers.subscriptions(world.app.servicers[0][1].handlers)
+    handle = subscriptions[order_events_pb2.OrderPlaced]
     await handle(placed, Event.of(placed, "order"))
     assert [i.quantity for i in (await world.shopper(user_id).get()).items] == [2]
     assert world.carts.events == []
@@ -513,7 +515,7 @@ async def test_product_updated_reprices_the_carts_that_hold_it_but_not_their_sna
     ann, bob = world.shopper(), world.shopper()
     before = await ann.add(product, 2)
     await bob.add(other, 1)
-    handle = consumers.handlers(world.app.servicers[0][1].handlers)
+    handle = consumers.subscriptions(world.app.servicers[0][1].handlers)
     message = _product_event(catalog_events_pb2.ProductUpdated, product, units=14)
     await handle[catalog_events_pb2.ProductUpdated](message, Event.of(message, "catalog"))
     user_id = next(uid for uid, (c, _) in world.carts.carts.items() if c.line(product))
@@ -533,7 +535,7 @@ async def test_product_archived_marks_the_lines_discontinued(world):
     product = world.product(price=_usd(10))
     user_id = str(uuid.uuid4())
     await world.shopper(user_id).add(product, 1)
-    handle = consumers.handlers(world.app.servicers[0][1].handlers)
+    handle = consumers.subscriptions(world.app.servicers[0][1].handlers)
     message = _product_event(
         catalog_events_pb2.ProductArchived,
         product,
@@ -554,7 +556,8 @@ async def test_clearing_a_cart_that_was_never_used_stores_nothing(world):
 async def test_an_order_for_a_user_without_a_cart_creates_no_cart_but_records_the_event(world):
     user_id = str(uuid.uuid4())
     placed = _order_placed(user_id, [(world.product(), 1)])
-    handle = consumers.handlers(world.app.servicers[0][1].handlers)[order_events_pb2.OrderPlaced]
+    subscriptions = consumers.subscriptions(world.app.servicers[0][1].handlers)
+    handle = subscriptions[order_events_pb2.OrderPlaced]
     await handle(placed, Event.of(placed, "order"))
     assert await world.carts.get(user_id) is None
     [event] = world.carts.events

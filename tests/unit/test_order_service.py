@@ -133,7 +133,8 @@ class World:
         self.payments: InMemoryPayments = fakes["payments"]
         self.clock: FixedClock = fakes["clock"]
         self.inbox = InMemoryInbox()
-        self.deliver = idempotent(self.inbox, events.dispatch(consumers.handlers(app.handlers)))
+        subscriptions = consumers.subscriptions(app.handlers)
+        self.deliver = idempotent(self.inbox, events.dispatch(subscriptions))
 
     def shopper(self, admin: bool = False) -> Shopper:
         return Shopper(self, str(uuid.uuid4()), admin)

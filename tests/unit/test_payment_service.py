@@ -75,7 +75,7 @@ class World:
         self.payments = payments
         self.sandbox = sandbox
         self.app = app
-        self.handle = events.dispatch(consumers.handlers(app.handlers))
+        self.handle = events.dispatch(consumers.subscriptions(app.handlers))
 
     def user(self, *roles: str) -> tuple[str, list[tuple[str, str]]]:
         user_id = str(uuid.uuid4())
