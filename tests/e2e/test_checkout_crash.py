@@ -106,7 +106,7 @@ class Process:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
 
-    def start(self, wait: float = 180) -> float:
+    def start(self, wait: float = 600) -> float:
         began = time.monotonic()
         self.proc = subprocess.Popen(
             self.command,
