@@ -98,7 +98,12 @@ class CassandraCounters:
         from kit.config import CassandraSettings
 
         settings = CassandraSettings.from_env("emporium")
-        self._cluster = Cluster(list(settings.hosts), port=settings.port)
+        self._cluster = Cluster(
+            list(settings.hosts),
+            port=settings.port,
+            connect_timeout=30,
+            control_connection_timeout=30,
+        )
         self._session = self._cluster.connect()
 
     def snapshot(self) -> dict[str, dict[str, int]]:
@@ -205,7 +210,14 @@ async def _setup(api: httpx.AsyncClient, args: argparse.Namespace):
         )
     )
     option = quote["shipping_options"][0]["id"]
-    shoppers = await asyncio.gather(*(_shopper(api) for _ in range(args.shoppers)))
+    # A few at a time: registering hashes a password (Argon2id), which is CPU-bound on purpose.
+    limit = asyncio.Semaphore(4)
+
+    async def shopper() -> tuple[dict[str, str], str]:
+        async with limit:
+            return await _shopper(api)
+
+    shoppers = await asyncio.gather(*(shopper() for _ in range(args.shoppers)))
     return product["id"], option, shoppers
 
 
