@@ -102,12 +102,13 @@ class Process:
         self.env = env
         self.ready = ready
         self.proc: subprocess.Popen | None = None
+        self.began = 0.0
         log_dir = Path(env["EMPORIUM_VAR"]) / "crash-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
 
-    def start(self, wait: float = 600) -> float:
-        began = time.monotonic()
+    def spawn(self) -> None:
+        self.began = time.monotonic()
         self.proc = subprocess.Popen(
             self.command,
             cwd=ROOT,
@@ -116,6 +117,14 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def start(self, wait: float = 600) -> float:
+        self.spawn()
+        return self.wait_ready(wait)
+
+    def wait_ready(self, wait: float = 600) -> float:
+        assert self.proc is not None
+        began = self.began
         while not self.ready():
             assert self.proc.poll() is None, f"{self.name} exited at start (see its log)"
             assert time.monotonic() - began < wait, f"{self.name} did not become ready"
@@ -214,10 +223,15 @@ class Fleet:
             env=self.env,
             check=True,
         )
+        # All at once, as the stack runner does: each waits only for what it needs.
         for name in SERVERS:
-            self.processes[name].start()
+            self.processes[name].spawn()
+        for name in SERVERS:
+            self.processes[name].wait_ready()
         for name in (*SERVICES, "gateway"):
-            self.processes[name].start()
+            self.processes[name].spawn()
+        for name in (*SERVICES, "gateway"):
+            self.processes[name].wait_ready()
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
