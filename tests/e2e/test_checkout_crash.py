@@ -1,7 +1,8 @@
 """Checkout under failure (issue 11, item 6): seeded runs of orders while, in each run, the
 catalog, order, payment and shipping services are SIGKILLed and restarted mid-flow (in a seeded
-order), RabbitMQ is stopped completely and started again, and Cassandra is restarted; every
-order must end consistent with its stock, its payments and its shipment.
+order) and RabbitMQ is stopped completely and started again; in the first run Cassandra is
+restarted too (the slowest thing to bring back). Every order must end consistent with its
+stock, its payments and its shipment.
 
 The test owns every process it kills, so it runs a stack of its own on other ports and data
 (`make test-crash`: EMPORIUM_PORT_OFFSET=4700, EMPORIUM_VAR=var/crash; part of `make test`;
@@ -262,9 +263,13 @@ def api(fleet):
         yield client
 
 
-def _retrying(call, attempts: int = 60):
-    """A client's retry of an idempotent call while a dependency restarts."""
-    for attempt in range(attempts):
+def _retrying(call, seconds: float = 600):
+    """A client's retry of an idempotent call while a dependency restarts (Cassandra takes
+    minutes to come back on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    attempt = 0
+    while time.monotonic() < deadline:
+        attempt += 1
         try:
             response = call()
         except httpx.HTTPError:
@@ -273,7 +278,7 @@ def _retrying(call, attempts: int = 60):
             return response.json()
         if response is not None and response.status_code not in (500, 502, 503, 504):
             raise AssertionError((response.status_code, response.text))
-        time.sleep(min(0.2 * 2**attempt, 2))
+        time.sleep(min(0.2 * 2 ** min(attempt, 4), 2))
     raise AssertionError("gave up retrying")
 
 
@@ -289,10 +294,12 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def _chaos(fleet: Fleet, rng: random.Random, placed: list, out: Outcome) -> None:
+def _chaos(
+    fleet: Fleet, rng: random.Random, placed: list, out: Outcome, *, cassandra: bool
+) -> None:
     """In a seeded order: each service SIGKILLed and restarted, a full RabbitMQ stop and
-    start, a Cassandra restart; each once the placing is under way."""
-    actions = [*KILLED_SERVICES, "rabbitmq", "cassandra"]
+    start, and (in the first run) a Cassandra restart; each once the placing is under way."""
+    actions = [*KILLED_SERVICES, "rabbitmq", *(["cassandra"] if cassandra else [])]
     rng.shuffle(actions)
     while len(placed) < 3:
         time.sleep(0.05)
@@ -308,7 +315,7 @@ def _chaos(fleet: Fleet, rng: random.Random, placed: list, out: Outcome) -> None
             out.chaos.append(f"{action} stopped at order {len(placed)}, back in {took:.0f} s")
 
 
-def _run(fleet: Fleet, api: httpx.Client, seed: int) -> Outcome:
+def _run(fleet: Fleet, api: httpx.Client, seed: int, *, cassandra: bool) -> Outcome:
     rng = random.Random(seed)
     out = Outcome(seed)
     admin = admin_headers(api)
@@ -341,7 +348,9 @@ def _run(fleet: Fleet, api: httpx.Client, seed: int) -> Outcome:
         with lock:
             placed.append((who, order))
 
-    chaos = threading.Thread(target=_chaos, args=(fleet, rng, placed, out), daemon=True)
+    chaos = threading.Thread(
+        target=_chaos, args=(fleet, rng, placed, out), kwargs={"cassandra": cassandra}, daemon=True
+    )
     chaos.start()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(place, range(ORDERS)))
@@ -415,7 +424,9 @@ def test_seeded_runs_survive_killed_services_a_broker_stop_and_a_cassandra_resta
     began = time.monotonic()
     outcomes = []
     for seed in SEEDS:
-        out = _run(fleet, api, seed)
+        # Cassandra restarts once (it takes 20-60 s, minutes on a busy machine); the services
+        # and the broker go down in every run.
+        out = _run(fleet, api, seed, cassandra=seed == SEEDS[0])
         outcomes.append(out)
         print(f"\ncrash run seed {seed}: {out.placed} orders placed")
         for line in out.chaos:
