@@ -26,10 +26,11 @@ log = logging.getLogger("emporium.order")
 async def build(settings: Settings, **overrides: Any) -> App:
     """The running service. Tests pass fakes by name: `orders=`, `catalog=`, `cart=`,
     `shipping=`, `payments=`, `clock=`, `verifier=`, `inbox=` and `bus=` (a kit.bus.Bus; None
-    for no relay and no consumers); `deadlines=True` runs the deadline sweeper over fakes too.
+    for no relay and no consumers).
 
     Without `orders` the service uses Cassandra and connects to RabbitMQ (unless `bus` is
-    given), running the outbox relay (with a lease), the sweeper and the consumers.
+    given), running the outbox relay (with a lease), the sweeper, the deadline sweep and the
+    consumers.
     """
     closers: list[Any] = []
     background: list[Any] = []
@@ -97,7 +98,7 @@ async def build(settings: Settings, **overrides: Any) -> App:
             except Exception as exc:  # Cassandra restarting: try again next round
                 log.warning("order deadline sweep failed: %s", exc)
 
-    if "orders" not in overrides or overrides.get("deadlines"):
+    if "orders" not in overrides:  # unit tests call handlers.cancel_overdue() themselves
         background.append(deadlines)
     if bus is not None:
         from kit.outbox import Relay
