@@ -167,7 +167,7 @@ test-stack: e2e-tools clients ## Integration and e2e tests, on the real servers,
 # restarts Cassandra, so it owns a stack of its own on other ports (and its own data): it starts
 # those servers, the services and Envoy itself (as infra/local/stack.py would) and stops them.
 CRASH_ENV := EMPORIUM_PORT_OFFSET=4700 EMPORIUM_VAR=$(CURDIR)/var/crash
-test-crash: ## The checkout crash test: 3 seeded runs, services SIGKILLed, broker and Cassandra restarted.
+test-crash: ## The checkout crash test: 3 seeded runs, services SIGKILLed, broker stopped, Cassandra restarted once.
 	$(CRASH_ENV) $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash.py
 
 test-integration: ## Integration tests against the real servers.
