@@ -30,7 +30,7 @@ from emporium.payment.v1 import payment_events_pb2
 from google.type import postal_address_pb2
 
 from kit import auth, cassandra, server
-from kit.bus import Bus
+from kit.bus import EXCHANGE_ARGUMENTS, Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
 from services.order import bootstrap, domain, mapping
@@ -248,7 +248,10 @@ async def events_queue() -> AsyncIterator[aio_pika.abc.AbstractQueue]:
     connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments=EXCHANGE_ARGUMENTS,  # as every service declares it (kit.bus)
     )
     queue = await channel.declare_queue(f"test.order.{secrets.token_hex(4)}", exclusive=True)
     await queue.bind(exchange, "emporium.order.v1.*")
