@@ -65,7 +65,7 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
+.PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash test-crash-extended \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
@@ -171,6 +171,13 @@ CRASH_ENV := EMPORIUM_PORT_OFFSET=4700 EMPORIUM_VAR=$(CURDIR)/var/crash EMPORIUM
 test-crash: ## The checkout crash test: 50 orders, payment SIGKILLed, broker restarted.
 	$(CRASH_ENV) $(STACK) with servers user catalog cart order shipping gateway -- \
 	    $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash.py
+
+# The extended crash test (issue 11 item 6) owns every process it kills and starts them itself:
+# catalog, order, payment and shipping SIGKILLed, RabbitMQ stopped, Cassandra restarted, in 3
+# seeded runs. Not in `make test` until it has completed on these machines (README, status).
+test-crash-extended: ## The extended crash test (3 seeded runs); not yet part of make test.
+	EMPORIUM_PORT_OFFSET=4700 EMPORIUM_VAR=$(CURDIR)/var/crash-extended \
+	    $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash_extended.py
 
 test-integration: ## Integration tests against the real servers.
 	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \

@@ -69,8 +69,8 @@ class MongoDatabase:
                         f"{', '.join(sorted(unportable))}, which the local MongoDB-wire server "
                         f"does not support"
                     )
-            # One createIndexes per index: FerretDB v1 drops the connection (a panic inside)
-            # when one call names several indexes and some of them exist already.
+            # One createIndexes per index: FerretDB v1 panics (drops the connection) on a
+            # batch of several when the collection already has a sparse index (the outbox's).
             for model in models:
                 await self.db[collection].create_indexes([model])
 

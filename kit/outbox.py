@@ -17,9 +17,11 @@ confirmed; a relay killed between the confirm and the delete publishes it again 
 order they were written (Cassandra: one shard per aggregate, clustered by timeuuid; MongoDB: the
 array's order), redeliveries aside.
 
-The relay polls every `interval` (0.5 s) and is woken at once by `outbox.notify()` after a local
-write (`CassandraOutbox.write` does both), so an event is usually on the bus milliseconds after
-its write commits.
+The relay is woken at once by `outbox.notify()` after a local write (`CassandraOutbox.write`
+does it, and hands the committed rows over in memory, so the relay publishes them without
+reading the table), and otherwise looks every `interval` (0.5 s); the Cassandra outbox reads
+its table only on a slow fallback poll (5 s) for rows a crash or another replica left. An event
+is usually on the bus milliseconds after its write commits.
 
 When a service runs several replicas, each runs a relay with a lease (`Relay(...,
 lease=await CassandraLease.open(session))` or `MongoLease(db)`: a row or document with an
@@ -222,12 +224,23 @@ def shard_of(key: str, shards: int) -> int:
 
 
 class CassandraOutbox:
-    """The outbox table in a service's keyspace. Make one with `await CassandraOutbox.open(...)`."""
+    """The outbox table in a service's keyspace. Make one with `await CassandraOutbox.open(...)`.
+
+    What this process writes through `write` is handed to its relay in memory once the write
+    has committed (with the row's shard and id), so the relay publishes it and deletes its row
+    without reading anything back. The table itself is read only by a slow fallback poll (every
+    `poll_seconds`, from a remembered position per shard, and a full scan now and then): it
+    finds what a crash left behind, what another replica wrote, and what `add_to_batch` callers
+    committed (they call `notify()` after their batch; `write` is the cheap path).
+    """
 
     # Rows committed up to this long before the newest row seen are still found by the quick
     # read (clock skew between writers, a batch replayed from the batchlog); older stragglers
     # by the full scan that runs every `full_scan_seconds`.
     SAFETY_SECONDS = 10.0
+    # Committed rows kept in memory for the relay at most; older ones are left to the poll
+    # (a replica that does not hold the relay lease would otherwise collect them forever).
+    MAX_FRESH = 10_000
 
     def __init__(
         self,
@@ -236,6 +249,7 @@ class CassandraOutbox:
         *,
         shards: int,
         full_scan_seconds: float,
+        poll_seconds: float = 5.0,
     ) -> None:
         self._session = session
         self._insert = statements["insert"]
@@ -244,11 +258,16 @@ class CassandraOutbox:
         self._delete = statements["delete"]
         self.shards = shards
         self._full_scan_seconds = full_scan_seconds
+        self._poll_seconds = poll_seconds
         self._next_full_scan = 0.0
+        self._next_poll = 0.0
         # Per shard, the lowest id the quick read starts after.
         self._after: dict[int, uuid.UUID] = {}
         # Where each pending event's row is, for mark_sent.
         self._rows: dict[str, tuple[int, uuid.UUID]] = {}
+        # Rows this process committed and has not seen deleted: event id -> (shard, id, event).
+        self._fresh: dict[str, tuple[int, uuid.UUID, Event]] = {}
+        self.reads = 0  # partition reads since start (the poll's cost), for benchmarks
         self.wakeup = Wakeup()
 
     @classmethod
@@ -257,7 +276,8 @@ class CassandraOutbox:
         session: Any,
         *,
         shards: int = DEFAULT_SHARDS,
-        full_scan_seconds: float = 30.0,
+        full_scan_seconds: float = 60.0,
+        poll_seconds: float = 5.0,
         create_table: bool = False,
     ) -> CassandraOutbox:
         """The outbox of `session`'s keyspace (a kit.cassandra.CassandraSession).
@@ -281,7 +301,13 @@ class CassandraOutbox:
                 f"DELETE FROM {OUTBOX_TABLE} WHERE shard = ? AND id = ?"
             ),
         }
-        return cls(session, statements, shards=shards, full_scan_seconds=full_scan_seconds)
+        return cls(
+            session,
+            statements,
+            shards=shards,
+            full_scan_seconds=full_scan_seconds,
+            poll_seconds=poll_seconds,
+        )
 
     @staticmethod
     async def create_table(session: Any) -> None:
@@ -296,16 +322,23 @@ class CassandraOutbox:
         `key` is the aggregate id: events with the same key are published in the order written
         (also across writes). Without one, the events of this call keep their order.
         """
+        self._add(batch, events, key)
+
+    def _add(
+        self, batch: BatchStatement, events: Sequence[Event], key: str | None
+    ) -> list[tuple[int, uuid.UUID, Event]]:
         if not events:
-            return
+            return []
         shard = shard_of(key if key is not None else events[0].id, self.shards)
+        rows = []
         for event in events:
             # uuid1 is strictly increasing within a process: the batch's events keep their order.
+            row_id = uuid.uuid1()
             batch.add(
                 self._insert,
                 (
                     shard,
-                    uuid.uuid1(),
+                    row_id,
                     event.id,
                     event.type,
                     event.source,
@@ -314,51 +347,70 @@ class CassandraOutbox:
                     dict(event.headers),
                 ),
             )
+            rows.append((shard, row_id, event))
+        return rows
 
     async def write(
         self, batch: BatchStatement, events: Sequence[Event], *, key: str | None = None
     ) -> None:
-        """Adds `events` to `batch`, executes it and wakes the relay."""
-        self.add_to_batch(batch, events, key=key)
+        """Adds `events` to `batch`, executes it and hands the committed rows to the relay."""
+        rows = self._add(batch, events, key)
         await self._session.execute(batch)
+        for row in rows:
+            self._fresh[row[2].id] = row
+        while len(self._fresh) > self.MAX_FRESH:
+            del self._fresh[next(iter(self._fresh))]
+            self._next_poll = 0.0  # what was dropped is found by reading
         self.notify()
 
     def notify(self) -> None:
         self.wakeup.set()
 
-    async def pending(self, limit: int = 100) -> list[Event]:
-        full = time.monotonic() >= self._next_full_scan
+    async def _poll(self, limit: int) -> list[tuple[int, Any]]:
+        now = time.monotonic()
+        if now < self._next_poll:
+            return []
+        self._next_poll = now + self._poll_seconds
+        full = now >= self._next_full_scan
         if full:
-            self._next_full_scan = time.monotonic() + self._full_scan_seconds
+            self._next_full_scan = now + self._full_scan_seconds
 
         async def read(shard: int) -> list[Any]:
             after = None if full else self._after.get(shard)
+            self.reads += 1
             if after is None:
                 return await self._session.execute(self._select_all, (shard, limit))
             return await self._session.execute(self._select_after, (shard, after, limit))
 
         per_shard = await asyncio.gather(*(read(s) for s in range(self.shards)))
+        return [(shard, row) for shard, rows in enumerate(per_shard) for row in rows]
+
+    async def pending(self, limit: int = 100) -> list[Event]:
+        found: dict[str, tuple[int, uuid.UUID, Event]] = {}
+        for shard, row in await self._poll(limit):
+            if row.event_id in self._fresh:
+                continue  # the in-memory copy is the same row
+            found[row.event_id] = (
+                shard,
+                row.id,
+                Event(
+                    id=row.event_id,
+                    type=row.type,
+                    source=row.source,
+                    time=row.time.replace(tzinfo=UTC),
+                    data=row.data or b"",
+                    headers=dict(row.headers or {}),
+                ),
+            )
+        found.update(self._fresh)
         # Merged by time; (shard, position) breaks ties, so each shard's rows stay a prefix in
         # their clustering order after the cut to `limit`.
-        merged = sorted(
-            (
-                (row.id.time, shard, position, row)
-                for shard, rows in enumerate(per_shard)
-                for position, row in enumerate(rows)
-            ),
-            key=lambda item: item[:3],
-        )[:limit]
+        merged = sorted(found.values(), key=lambda item: (item[1].time, item[0], item[1].bytes))[
+            :limit
+        ]
         events = []
-        for _, shard, _, row in merged:
-            event = Event(
-                id=row.event_id,
-                type=row.type,
-                source=row.source,
-                time=row.time.replace(tzinfo=UTC),
-                data=row.data or b"",
-                headers=dict(row.headers or {}),
-            )
-            self._rows[event.id] = (shard, row.id)
+        for shard, row_id, event in merged:
+            self._rows[event.id] = (shard, row_id)
             events.append(event)
         return events
 
@@ -389,6 +441,7 @@ class CassandraOutbox:
         await asyncio.gather(*(delete(s, ids) for s, ids in by_shard.items()))
         for event in events:
             self._rows.pop(event.id, None)
+            self._fresh.pop(event.id, None)
 
 
 class _LeaseClock:

@@ -9,7 +9,7 @@ A unit test (tests/unit/test_topology.py) checks that each service's
 Add a consumer (say a `notification` service):
 
 1. list the events it handles here, `"notification": _types(user_events_pb2.UserRegistered, ...)`
-   (or `PUBLIC_EVENTS` for everything public, as `webhooks` does);
+   (or `PUBLIC_EVENTS` for everything public; `webhooks` takes `webhook_events()`);
 2. in its `consumers.py`, `subscriptions(handlers) -> {EventClass: async (message, event)}`
    with exactly those classes, and add the service to the topology unit test;
 3. in its bootstrap: `await bus.declare_topology()` then
@@ -78,6 +78,35 @@ def public_events() -> frozenset[str]:
     )
 
 
+def _personal(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message has a field marked `personal_data`, itself or in a message it holds."""
+    if descriptor.full_name in seen:
+        return False
+    for field in descriptor.fields:
+        if field.GetOptions().Extensions[access_pb2.personal_data]:
+            return True
+        if field.message_type is not None and _personal(
+            field.message_type, seen | {descriptor.full_name}
+        ):
+            return True
+    return False
+
+
+@cache
+def webhook_events() -> frozenset[str]:
+    """What the webhooks service forwards to the shop's integrations: the public events without
+    personal data (a field marked `personal_data`: the user events with an email or a name),
+    and not the webhooks service's own (an endpoint is not told about its own suspension)."""
+    return frozenset(
+        message.full_name
+        for module in _event_modules()
+        for message in module.DESCRIPTOR.message_types_by_name.values()  # type: ignore[attr-defined]
+        if not _is_internal(message)
+        and not _personal(message)
+        and not message.full_name.startswith("emporium.webhooks.")
+    )
+
+
 PUBLIC_EVENTS = public_events()
 
 QUEUES: Mapping[str, frozenset[str]] = {
@@ -128,8 +157,8 @@ QUEUES: Mapping[str, frozenset[str]] = {
         catalog_events_pb2.ProductPublished,
         notification_events_pb2.NewProductAnnouncementBatched,
     ),
-    # Every public event, for endpoints to subscribe to (the webhooks service filters).
-    "webhooks": PUBLIC_EVENTS,
+    # Every event endpoints may subscribe to (the webhooks service filters by endpoint).
+    "webhooks": webhook_events(),
 }
 
 

@@ -170,7 +170,20 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     # The local stack is a development stack: its services may use development keys and
     # logins, which they refuse unless told explicitly (kit/config.py).
     env.setdefault("EMPORIUM_ENV", "development")
+    # The local stack is a development one: the webhooks service may deliver to receivers on
+    # this machine (its SSRF guard refuses them otherwise), over http, and retries within
+    # seconds instead of Svix's hours, so a developer (and the e2e tests) see retries happen.
+    for variable, value in LOCAL_WEBHOOKS.items():
+        env.setdefault(variable, value)
     return env
+
+
+LOCAL_WEBHOOKS = {
+    "EMPORIUM_WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",
+    "EMPORIUM_WEBHOOKS_ALLOW_HTTP": "true",
+    "EMPORIUM_WEBHOOKS_RETRY_SCHEDULE": "1,2,4,8,16",
+    "EMPORIUM_WEBHOOKS_POLL_SECONDS": "0.5",
+}
 
 
 # Printed by `stack env`: what a shell needs to reach (or test against) this stack.

@@ -14,26 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from kit import errors
+from kit.money import Money
 
 MAX_QUANTITY = 99
 MAX_LINES = 100
 NANOS_PER_UNIT = 1_000_000_000
-
-
-@dataclass(frozen=True, order=True)
-class Money:
-    """An amount in one currency, as a whole number of nanos (1e-9 of the currency unit)."""
-
-    currency: str
-    nanos: int = 0
-
-    def times(self, count: int) -> Money:
-        return Money(self.currency, self.nanos * count)
-
-    def plus(self, other: Money) -> Money:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot add {other.currency} to {self.currency}")
-        return Money(self.currency, self.nanos + other.nanos)
 
 
 class ProductState(enum.Enum):

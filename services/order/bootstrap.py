@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
     for no relay and no consumers).
 
     Without `orders` the service uses Cassandra and connects to RabbitMQ (unless `bus` is
-    given), running the outbox relay (with a lease), the sweeper and the consumers.
+    given), running the outbox relay (with a lease), the sweeper, the deadline sweep and the
+    consumers.
     """
     closers: list[Any] = []
     background: list[Any] = []
@@ -84,8 +86,20 @@ async def build(settings: Settings, **overrides: Any) -> App:
         clock=overrides.get("clock") or SystemClock(),
         shop_currency=settings.shop_currency,
         watch_poll_seconds=settings.watch_poll_seconds,
+        checkout_deadline=timedelta(seconds=settings.checkout_deadline_seconds),
         **adapters,
     )
+
+    async def deadlines() -> None:
+        while True:
+            await asyncio.sleep(settings.deadline_sweep_seconds)
+            try:
+                await handlers.cancel_overdue()
+            except Exception as exc:  # Cassandra restarting: try again next round
+                log.warning("order deadline sweep failed: %s", exc)
+
+    if "orders" not in overrides:  # unit tests call handlers.cancel_overdue() themselves
+        background.append(deadlines)
     if bus is not None:
         from kit.outbox import Relay
 

@@ -6,8 +6,8 @@ event does not apply to the current state: late, duplicated and out-of-order eve
 ignored, and an order never goes backwards (saga spec, step 10).
 
     PENDING --stock reserved--> CONFIRMED --paid--> PAID --shipment--> SHIPPED --> DELIVERED
-    PENDING: out of stock, cancel, expiry          -> CANCELLED (final)
-    CONFIRMED: payment failed, cancel, expiry      -> CANCELLED
+    PENDING: out of stock, cancel, expiry, deadline        -> CANCELLED (final)
+    CONFIRMED: payment failed, cancel, expiry, deadline    -> CANCELLED
     PAID: cancel (refund)                          -> CANCELLED
 """
 
@@ -18,28 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kit import errors
+from kit.money import Money
 from kit.postal import PostalAddress as Address
 
 NANOS_PER_UNIT = 1_000_000_000
 MAX_LINES = 100
 MAX_QUANTITY = 1000
 MAX_NOTE_CHARS = 500
-
-
-@dataclass(frozen=True, order=True)
-class Money:
-    """An amount in one currency, as a whole number of nanos (1e-9 of the currency unit)."""
-
-    currency: str
-    nanos: int = 0
-
-    def times(self, count: int) -> Money:
-        return Money(self.currency, self.nanos * count)
-
-    def plus(self, other: Money) -> Money:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot add {other.currency} to {self.currency}")
-        return Money(self.currency, self.nanos + other.nanos)
 
 
 class State(enum.Enum):
@@ -62,6 +47,7 @@ class CancelReason(enum.Enum):
     CUSTOMER_REQUESTED = "CUSTOMER_REQUESTED"
     ADMIN_REQUESTED = "ADMIN_REQUESTED"
     RESERVATION_EXPIRED = "RESERVATION_EXPIRED"
+    DEADLINE_PASSED = "DEADLINE_PASSED"
 
 
 # Every state a state may move to; anything else is refused by `Order.moved`.
@@ -74,6 +60,8 @@ ALLOWED: dict[State, frozenset[State]] = {
     State.CANCELLED: frozenset(),
 }
 CANCELLABLE = frozenset({State.PENDING, State.CONFIRMED, State.PAID})
+# The states in which an order waits for the saga (stock, then payment): bounded by a deadline.
+WAITING = frozenset({State.PENDING, State.CONFIRMED})
 
 
 class NotYet(Exception):
@@ -122,6 +110,8 @@ class Order:
     cancel_reason: CancelReason = CancelReason.NONE
     payment_id: str = ""
     shipment_id: str = ""
+    # When the order is cancelled if it is still waiting (PENDING, CONFIRMED); None: never.
+    deadline: datetime | None = None
     # Bumped by every stored change; the compare-and-set key of the repository.
     version: int = 1
 
@@ -171,6 +161,7 @@ def place(
     shipping_cost: Money,
     from_cart: bool,
     now: datetime,
+    deadline: datetime | None = None,
 ) -> Transition:
     """A new PENDING order, priced by the server. Tax is included in prices (zero here)."""
     if not lines:
@@ -189,6 +180,7 @@ def place(
         create_time=now,
         update_time=now,
         from_cart=from_cart,
+        deadline=deadline,
     )
     return Transition(order, StatusChange(None, State.PENDING, now, "order placed"), ("placed",))
 
@@ -197,6 +189,11 @@ def place(
 
 
 def stock_reserved(order: Order, now: datetime) -> Transition | None:
+    if order.state is State.CANCELLED and order.cancel_reason is CancelReason.DEADLINE_PASSED:
+        # Stock reserved after the deadline cancelled the order (the catalog was down or
+        # slow): OrderCancelled goes out again so the catalog releases what it just reserved.
+        # The history is not touched; a redelivery does the same, and a release is idempotent.
+        return replace(order.updated(now), announce=("cancelled",))
     if order.state is not State.PENDING:
         return None
     t = order.moved(State.CONFIRMED, now, "stock reserved")
@@ -218,6 +215,15 @@ def reservation_expired(order: Order, now: datetime) -> Transition | None:
     if order.state not in (State.PENDING, State.CONFIRMED):
         return None
     return _cancelled(order, now, CancelReason.RESERVATION_EXPIRED, "stock reservation expired")
+
+
+def deadline_passed(order: Order, now: datetime) -> Transition | None:
+    """The checkout deadline passed: an order still waiting for stock or payment is cancelled
+    (the catalog releases its stock on OrderCancelled, payment refunds a charge that lands
+    later, see `payment_succeeded`); any other order is left alone."""
+    if order.state not in WAITING:
+        return None
+    return _cancelled(order, now, CancelReason.DEADLINE_PASSED, "checkout deadline passed")
 
 
 def payment_succeeded(

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kit import errors
 from kit.auth import Principal
@@ -64,24 +64,25 @@ class PlaceOrder:
 
 
 class Notifier:
-    """Wakes the WatchOrder streams of this process when one of its writes changed an order."""
+    """Hands each change this process stores to the WatchOrder streams of that order, so a
+    watch needs no read of its own for it."""
 
     def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[asyncio.Queue[Transition]]] = {}
 
-    def changed(self, order_id: str) -> None:
-        for event in self._waiters.get(order_id, ()):
-            event.set()
+    def changed(self, transition: Transition) -> None:
+        for queue in self._waiters.get(transition.order.id, ()):
+            queue.put_nowait(transition)
 
-    def subscribe(self, order_id: str) -> asyncio.Event:
-        event = asyncio.Event()
-        self._waiters.setdefault(order_id, set()).add(event)
-        return event
+    def subscribe(self, order_id: str) -> asyncio.Queue[Transition]:
+        queue: asyncio.Queue[Transition] = asyncio.Queue()
+        self._waiters.setdefault(order_id, set()).add(queue)
+        return queue
 
-    def unsubscribe(self, order_id: str, event: asyncio.Event) -> None:
+    def unsubscribe(self, order_id: str, queue: asyncio.Queue[Transition]) -> None:
         waiters = self._waiters.get(order_id)
         if waiters is not None:
-            waiters.discard(event)
+            waiters.discard(queue)
             if not waiters:
                 del self._waiters[order_id]
 
@@ -97,7 +98,8 @@ class OrderHandlers:
         payments: Payments,
         clock: Clock,
         shop_currency: str = "USD",
-        watch_poll_seconds: float = 0.5,
+        watch_poll_seconds: float = 5.0,
+        checkout_deadline: timedelta = timedelta(minutes=15),
     ) -> None:
         self.orders = orders
         self.catalog = catalog
@@ -107,6 +109,7 @@ class OrderHandlers:
         self.clock = clock
         self.shop_currency = shop_currency
         self.watch_poll_seconds = watch_poll_seconds
+        self.checkout_deadline = checkout_deadline
         self.notifier = Notifier()
 
     # --- placing ------------------------------------------------------------------------------
@@ -133,7 +136,7 @@ class OrderHandlers:
             # Its writer died between the claim and the order: store ours under its id.
             transition = replace(transition, order=replace(transition.order, id=order_id))
         if await self.orders.insert(transition, mapping.events(transition)):
-            self.notifier.changed(transition.order.id)
+            self.notifier.changed(transition)
             return transition.order
         stored = await self.orders.get(transition.order.id)
         if stored is None:  # pragma: no cover - insert said it exists
@@ -254,6 +257,7 @@ class OrderHandlers:
             shipping_cost=price,
             from_cart=from_cart,
             now=now,
+            deadline=now + self.checkout_deadline,
         )
 
     # --- reading ------------------------------------------------------------------------------
@@ -304,31 +308,45 @@ class OrderHandlers:
     ) -> AsyncIterator[tuple[Order, StatusChange | None]]:
         """The order now, then (order, change) for each status change, until it is final.
 
-        Woken by this process's own writes and, for changes made by other replicas, by
-        polling the store every `watch_poll_seconds`.
+        Fed by the changes this process stores (the consumers and the API of this replica),
+        handed over in memory; changes stored by another replica are found by re-reading the
+        store every `watch_poll_seconds` (a slow fallback: one replica needs no read at all).
         """
-        order = await self._visible(caller, order_id)
-        seen = len(await self.orders.history(order_id))
-        wakeup = self.notifier.subscribe(order_id)
+        changes = self.notifier.subscribe(order_id)
         try:
+            order = await self._visible(caller, order_id)
+            seen = len(await self.orders.history(order_id))
             yield order, None
             while not order.state.final:
                 try:
                     async with asyncio.timeout(self.watch_poll_seconds):
-                        await wakeup.wait()
+                        transition = await changes.get()
                 except TimeoutError:
-                    pass
-                wakeup.clear()
-                current = await self.orders.get(order_id)
-                if current is None or current.version == order.version:
+                    current = await self.orders.get(order_id)
+                    if current is None or current.version <= order.version:
+                        continue
+                    order = current
+                    history = await self.orders.history(order_id)
+                    for change in history[seen:]:
+                        yield order, change
+                    seen = max(seen, len(history))
                     continue
-                order = current
-                changes = await self.orders.history(order_id)
-                for change in changes[seen:]:
-                    yield order, change
-                seen = max(seen, len(changes))
+                if transition.order.version <= order.version:
+                    continue  # read already, or older than what the poll found
+                if transition.order.version > order.version + 1:
+                    # Another replica's change came in between: read what we missed.
+                    history = await self.orders.history(order_id)
+                    order = transition.order
+                    for change in history[seen:]:
+                        yield order, change
+                    seen = max(seen, len(history))
+                    continue
+                order = transition.order
+                if transition.change is not None:
+                    seen += 1
+                    yield order, transition.change
         finally:
-            self.notifier.unsubscribe(order_id, wakeup)
+            self.notifier.unsubscribe(order_id, changes)
 
     # --- changing -----------------------------------------------------------------------------
 
@@ -356,7 +374,7 @@ class OrderHandlers:
             if transition is None:
                 return order
             if await self.orders.save(transition, mapping.events(transition), order.version):
-                self.notifier.changed(order_id)
+                self.notifier.changed(transition)
                 return transition.order
         raise errors.Aborted(f"order {order_id} kept changing; retry", reason="ORDER_CONTENDED")
 
@@ -375,6 +393,26 @@ class OrderHandlers:
 
     async def reservation_expired(self, order_id: str) -> None:
         await self._react(order_id, domain.reservation_expired)
+
+    async def cancel_overdue(self, limit: int = 500) -> int:
+        """Cancels the orders still waiting for stock or payment past their checkout deadline
+        (saga spec, deadlines); returns how many were cancelled. Run every few seconds."""
+        due = await self.orders.overdue(self.clock.now(), limit)
+        cancelled = 0
+        for deadline in due:
+            moved: list[bool] = []
+
+            def decide(order: Order, now: datetime, moved=moved) -> Transition | None:
+                transition = domain.deadline_passed(order, now)
+                moved[:] = [transition is not None]  # the last decision is the one stored
+                return transition
+
+            await self._apply(deadline.order_id, decide)
+            if moved == [True]:
+                cancelled += 1
+                log.info("order %s cancelled: checkout deadline passed", deadline.order_id)
+        await self.orders.settled(due)
+        return cancelled
 
     async def payment_succeeded(self, order_id: str, payment_id: str, amount: Money) -> None:
         order = await self._apply(

@@ -40,6 +40,7 @@ REASONS = {
     CancelReason.CUSTOMER_REQUESTED: P.CANCEL_REASON_CUSTOMER_REQUESTED,
     CancelReason.ADMIN_REQUESTED: P.CANCEL_REASON_ADMIN_REQUESTED,
     CancelReason.RESERVATION_EXPIRED: P.CANCEL_REASON_RESERVATION_EXPIRED,
+    CancelReason.DEADLINE_PASSED: P.CANCEL_REASON_DEADLINE_PASSED,
 }
 REASONS_BACK = {v: k for k, v in REASONS.items()}
 
@@ -108,6 +109,7 @@ def order_to_proto(order: Order) -> order_pb2.Order:
         request_id=order.request_id,
         create_time=timestamp(order.create_time),
         update_time=timestamp(order.update_time),
+        checkout_expire_time=timestamp(order.deadline),
     )
 
 
@@ -137,6 +139,11 @@ def order_from_proto(message: order_pb2.Order, *, version: int, from_cart: bool)
         tax=money_from_proto(message.tax),
         create_time=message.create_time.ToDatetime(tzinfo=UTC),
         update_time=message.update_time.ToDatetime(tzinfo=UTC),
+        deadline=(
+            message.checkout_expire_time.ToDatetime(tzinfo=UTC)
+            if message.HasField("checkout_expire_time")
+            else None
+        ),
         from_cart=from_cart,
         cancel_reason=REASONS_BACK[message.cancel_reason],
         payment_id=message.payment_id,

@@ -30,6 +30,14 @@ class PaymentMethod:
     exp_year: int
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """An order's checkout deadline as its repository indexes it."""
+
+    order_id: str
+    at: datetime
+
+
 # A cursor of a listing (create time in ms and the order id), or None for the first page.
 Cursor = dict[str, Any]
 
@@ -60,6 +68,15 @@ class OrderRepository(Protocol):
         ...
 
     async def get(self, order_id: str) -> Order | None: ...
+
+    async def overdue(self, now: datetime, limit: int) -> list[Deadline]:
+        """Up to `limit` deadlines that passed by `now` (their orders may have moved on since:
+        an order leaving PENDING/CONFIRMED drops its deadline, but a crash can leave one)."""
+        ...
+
+    async def settled(self, deadlines: Sequence[Deadline]) -> None:
+        """Forgets deadlines returned by `overdue` once their orders were dealt with."""
+        ...
 
     async def history(self, order_id: str) -> list[StatusChange]:
         """The order's status changes, oldest first."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kit import errors
+from kit.money import Money
 
 # Deterministic ids (uuid5) make every retry of one step name the same refund and the same
 # event: a redelivered or concurrent attempt rewrites what the first wrote, and consumers'
@@ -17,20 +18,6 @@ NAMESPACE = uuid.UUID("8f0b6d0e-3c1c-4f7e-9a53-0c7c6f1d2a55")
 
 def derived_id(*parts: str) -> str:
     return str(uuid.uuid5(NAMESPACE, ":".join(parts)))
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount in nano units of one currency (google.type.Money without the split)."""
-
-    currency: str
-    nanos: int
-
-    def __add__(self, other: Money) -> Money:
-        return Money(self.currency, self.nanos + other.nanos)
-
-    def __sub__(self, other: Money) -> Money:
-        return Money(self.currency, self.nanos - other.nanos)
 
 
 class Brand(enum.StrEnum):

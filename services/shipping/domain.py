@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from kit.money import Money
 from kit.postal import PostalAddress as Address
 
 NANOS = 1_000_000_000
@@ -43,20 +44,6 @@ class ServiceLevel(StrEnum):
 
 
 SERVICE_ORDER = list(ServiceLevel)
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount as whole nanos (units * 1e9 + nanos) in a currency."""
-
-    currency: str
-    nanos: int
-
-    def __add__(self, other: Money) -> Money:
-        return Money(self.currency, self.nanos + other.nanos)
-
-    def times(self, n: int) -> Money:
-        return Money(self.currency, self.nanos * n)
 
 
 @dataclass(frozen=True)

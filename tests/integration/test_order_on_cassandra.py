@@ -30,7 +30,7 @@ from emporium.payment.v1 import payment_events_pb2
 from google.type import postal_address_pb2
 
 from kit import auth, cassandra, server
-from kit.bus import Bus
+from kit.bus import EXCHANGE_ARGUMENTS, Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
 from services.order import bootstrap, domain, mapping
@@ -45,6 +45,7 @@ from tests.unit.test_order_service import AUDIENCE, ISSUER, Tokens
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SUFFIX = "_t" + secrets.token_hex(4)
+DEADLINE_SECONDS = 12
 O = order_pb2.Order  # noqa: E741
 
 
@@ -96,6 +97,10 @@ def _placed(user_id: str | None = None, when: datetime | None = None) -> domain.
         from_cart=True,
         now=when or _now(),
     )
+
+
+def _with_deadline(t: domain.Transition, deadline: datetime) -> domain.Transition:
+    return replace(t, order=replace(t.order, deadline=deadline))
 
 
 async def _pending_events(repo) -> list[Event]:
@@ -162,6 +167,39 @@ async def test_a_users_orders_list_newest_first_in_pages(repo):
     assert {placed[0], other.order.id} <= {o.id for o in everyone}
 
 
+async def test_deadlines_come_due_at_their_time_and_once_settled_are_gone(repo):
+    # In the past of the wall clock: no sweep of the running service's below is disturbed.
+    now = _now() - timedelta(seconds=60)
+    soon = _with_deadline(_placed(), now + timedelta(seconds=7))
+    later = _with_deadline(_placed(), now + timedelta(seconds=30))
+    for t in (soon, later):
+        assert await repo.insert(t, mapping.events(t))
+    assert soon.order.id not in {d.order_id for d in await repo.overdue(now, 100)}
+    due = [d for d in await repo.overdue(now + timedelta(seconds=8), 100)]
+    assert [d.order_id for d in due if d.order_id in (soon.order.id, later.order.id)] == [
+        soon.order.id
+    ]
+    await repo.settled(due)
+    after = await repo.overdue(now + timedelta(seconds=31), 100)
+    ids = {d.order_id for d in after}
+    assert soon.order.id not in ids
+    assert later.order.id in ids
+    await repo.settled(after)
+
+
+async def test_an_order_that_leaves_pending_or_confirmed_drops_its_deadline(repo):
+    now = _now() - timedelta(seconds=60)
+    t = _with_deadline(_placed(), now + timedelta(seconds=5))
+    assert await repo.insert(t, mapping.events(t))
+    confirmed = domain.stock_reserved(t.order, now)
+    assert await repo.save(confirmed, mapping.events(confirmed), t.order.version)
+    paid = domain.payment_succeeded(confirmed.order, "pay1", now)
+    assert await repo.save(paid, mapping.events(paid), confirmed.order.version)
+    due = await repo.overdue(now + timedelta(seconds=10), 1000)
+    assert t.order.id not in {d.order_id for d in due}
+    await repo.settled(due)
+
+
 async def test_unknown_and_malformed_ids_read_as_missing(repo):
     assert await repo.get(str(uuid.uuid4())) is None
     assert await repo.get("nope") is None
@@ -210,7 +248,10 @@ async def events_queue() -> AsyncIterator[aio_pika.abc.AbstractQueue]:
     connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments=EXCHANGE_ARGUMENTS,  # as every service declares it (kit.bus)
     )
     queue = await channel.declare_queue(f"test.order.{secrets.token_hex(4)}", exclusive=True)
     await queue.bind(exchange, "emporium.order.v1.*")
@@ -227,6 +268,9 @@ async def running(session, events_queue) -> AsyncIterator[Running]:
         "EMPORIUM_KEYSPACE_SUFFIX": SUFFIX,
         "EMPORIUM_ORDER_QUEUE": f"test.order-service.{secrets.token_hex(4)}",
         "EMPORIUM_ORDER_SWEEP_SECONDS": "1",
+        # Long enough for the other tests' orders to be paid first, even on a busy machine.
+        "EMPORIUM_ORDER_CHECKOUT_DEADLINE_SECONDS": str(DEADLINE_SECONDS),
+        "EMPORIUM_ORDER_DEADLINE_SWEEP_SECONDS": "0.5",
     }
     settings = Settings.from_env(env)
     settings = replace(settings, server=replace(settings.server, name="order-test"))
@@ -359,3 +403,15 @@ async def test_watch_streams_changes_made_by_events(running):
         O.CANCEL_REASON_OUT_OF_STOCK,
     )
     assert await asyncio.wait_for(stream.read(), 5) == grpc.aio.EOF
+
+
+async def test_an_order_nobody_reserves_stock_for_is_cancelled_at_its_deadline(running):
+    metadata, order = await _place(running)
+    deadline = order.checkout_expire_time.ToDatetime(tzinfo=UTC)
+    assert abs((deadline - order.create_time.ToDatetime(tzinfo=UTC)).total_seconds() - 12) < 1
+    cancelled = await _until(
+        running, metadata, order.id, O.STATE_CANCELLED, seconds=DEADLINE_SECONDS + 20
+    )
+    assert cancelled.cancel_reason == O.CANCEL_REASON_DEADLINE_PASSED
+    assert datetime.now(UTC) >= deadline
+    assert "OrderCancelled" in await _published(running, order.id)

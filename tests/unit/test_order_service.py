@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -173,7 +174,7 @@ async def world() -> AsyncIterator[World]:
         {
             "EMPORIUM_ENV": "development",
             "EMPORIUM_ORDER_GRPC_PORT": "0",
-            "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "0.05",
+            "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "60",
         }
     )
     tokens = Tokens()
@@ -557,6 +558,93 @@ async def test_an_expired_reservation_cancels_an_unpaid_order_only(world):
     assert (await shopper.get(order.id)).cancel_reason == O.CANCEL_REASON_RESERVATION_EXPIRED
 
 
+# --- deadlines ------------------------------------------------------------------------------
+
+
+def _later(world, **delta) -> None:
+    world.clock.value += timedelta(**delta)
+
+
+async def test_an_order_still_pending_at_its_deadline_is_cancelled_and_releases_its_stock(world):
+    shopper, order = await _placed(world)
+    assert order.checkout_expire_time.ToDatetime(tzinfo=UTC) == world.clock.value + timedelta(
+        minutes=15
+    )
+    _later(world, minutes=14, seconds=59)
+    assert await world.app.handlers.cancel_overdue() == 0
+    assert (await shopper.get(order.id)).state == O.STATE_PENDING
+    _later(world, seconds=1)
+    assert await world.app.handlers.cancel_overdue() == 1
+    stored = await shopper.get(order.id)
+    assert (stored.state, stored.cancel_reason) == (
+        O.STATE_CANCELLED,
+        O.CANCEL_REASON_DEADLINE_PASSED,
+    )
+    (cancelled,) = [e.decode() for e in world.events(order.id, "emporium.order.v1.OrderCancelled")]
+    assert (cancelled.reason, cancelled.payment_id) == (O.CANCEL_REASON_DEADLINE_PASSED, "")
+    assert [line.product_id for line in cancelled.line_items] == [
+        line.product_id for line in order.line_items
+    ]
+    assert await world.app.handlers.cancel_overdue() == 0  # once
+
+
+async def test_an_order_confirmed_but_unpaid_at_its_deadline_is_cancelled(world):
+    shopper, order = await _placed(world)
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    _later(world, minutes=16)
+    assert await world.app.handlers.cancel_overdue() == 1
+    assert (await shopper.get(order.id)).cancel_reason == O.CANCEL_REASON_DEADLINE_PASSED
+
+
+async def test_a_paid_order_is_not_touched_by_its_deadline(world):
+    shopper, order = await _placed(world)
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    await world.send(
+        payment_events_pb2.PaymentSucceeded(
+            order_id=order.id, payment_id="pay1", amount=order.total
+        )
+    )
+    _later(world, hours=1)
+    assert await world.app.handlers.cancel_overdue() == 0
+    assert (await shopper.get(order.id)).state == O.STATE_PAID
+    assert world.orders.deadlines == {}
+
+
+async def test_a_payment_landing_after_the_deadline_is_refunded(world):
+    shopper, order = await _placed(world)
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    _later(world, minutes=16)
+    await world.app.handlers.cancel_overdue()
+    await world.send(
+        payment_events_pb2.PaymentSucceeded(
+            order_id=order.id, payment_id="pay1", amount=order.total
+        )
+    )
+    stored = await shopper.get(order.id)
+    assert (stored.state, stored.payment_id) == (O.STATE_CANCELLED, "pay1")
+    cancels = [e.decode() for e in world.events(order.id, "emporium.order.v1.OrderCancelled")]
+    assert [c.payment_id for c in cancels] == ["", "pay1"]
+
+
+async def test_stock_reserved_after_the_deadline_is_released_again(world):
+    shopper, order = await _placed(world)
+    _later(world, minutes=16)
+    await world.app.handlers.cancel_overdue()
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    stored = await shopper.get(order.id)
+    assert stored.state == O.STATE_CANCELLED
+    assert len(world.events(order.id, "emporium.order.v1.OrderConfirmed")) == 0
+    assert len(world.events(order.id, "emporium.order.v1.OrderCancelled")) == 2
+    assert len((await shopper.history(order.id)).status_changes) == 2
+
+
+async def test_the_checkout_deadline_is_configurable():
+    settings = Settings.from_env(
+        {"EMPORIUM_ENV": "development", "EMPORIUM_ORDER_CHECKOUT_DEADLINE_SECONDS": "30"}
+    )
+    assert settings.checkout_deadline_seconds == 30
+
+
 async def test_a_payment_after_the_cancel_keeps_it_cancelled_and_asks_for_a_refund_once(world):
     shopper, order = await _placed(world)
     await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
@@ -639,7 +727,31 @@ async def test_a_cancel_note_longer_than_500_characters_is_refused(world):
 # --- watching -------------------------------------------------------------------------------
 
 
+async def test_watching_streams_this_replicas_changes_without_polling_the_store(world):
+    # The fixture's fallback poll is 60 s: the changes arrive from this process's own writes.
+    shopper, order = await _placed(world)
+    received: list[order_service_pb2.WatchOrderResponse] = []
+
+    async def watch() -> None:
+        async for message in shopper.watch(order.id):
+            received.append(message)
+
+    task = asyncio.create_task(watch())
+    await asyncio.sleep(0.1)
+    reads_before = world.orders.reads
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    await world.send(payment_events_pb2.PaymentFailed(order_id=order.id, payment_id="p1"))
+    await asyncio.wait_for(task, 2)
+    assert [(m.change.state, m.order.state) for m in received[1:]] == [
+        (O.STATE_CONFIRMED, O.STATE_CONFIRMED),
+        (O.STATE_CANCELLED, O.STATE_CANCELLED),
+    ]
+    # Only the two reactions read the order (compare-and-set); the watch read nothing.
+    assert world.orders.reads - reads_before == 2
+
+
 async def test_watching_streams_the_order_then_each_change_until_it_is_final(world):
+    world.app.handlers.watch_poll_seconds = 0.05  # finds another replica's change quickly
     shopper, order = await _placed(world)
     received: list[order_service_pb2.WatchOrderResponse] = []
 

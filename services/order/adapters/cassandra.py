@@ -6,7 +6,7 @@ in one partition of one table), so each write goes in three steps, every crash p
 1. a LOGGED batch: an `order_announcements` marker (and, for a new order, its listing rows);
 2. the conditional batch on the order's partition: the order, its status-change row and its
    events in the `pending` map (IF version = ? / IF NOT EXISTS);
-3. the events into the outbox (a LOGGED batch, kit.outbox), then `pending` and the marker are
+3. one LOGGED batch: the events into the outbox (kit.outbox), `pending` and the marker
    cleared.
 
 A crash after 2 leaves the events in `pending` and the marker in place: `sweep()` (a
@@ -33,10 +33,17 @@ from kit.cassandra import CassandraSession, applied
 from kit.events import Event
 from kit.outbox import CassandraOutbox
 from services.order import mapping
-from services.order.domain import Order, StatusChange, Transition
-from services.order.ports import Cursor
+from services.order.domain import WAITING, Order, StatusChange, Transition
+from services.order.ports import Cursor, Deadline
 
 MARKER_SHARDS = 4
+# Width of an `order_deadlines` partition, in seconds of deadline time.
+DEADLINE_BUCKET_SECONDS = 5
+# Buckets the deadline sweeper reads at most per call (a long outage is caught up gradually).
+MAX_BUCKETS_PER_SWEEP = 200
+# The sweeper moves past an empty bucket only this long after its end: a deadline written by a
+# replica whose clock is behind (or by a slow write) still lands before the sweeper's position.
+DEADLINE_SETTLE_SECONDS = 30
 # How far back admin listings of every order look.
 LIST_ALL_MONTHS = 36
 
@@ -89,10 +96,26 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _bucket(when: datetime) -> int:
+    seconds = int(when.timestamp())
+    return seconds - seconds % DEADLINE_BUCKET_SECONDS
+
+
+def _left_waiting(transition: Transition) -> bool:
+    change = transition.change
+    return (
+        transition.order.deadline is not None
+        and change is not None
+        and change.previous in WAITING
+        and transition.order.state not in WAITING
+    )
+
+
 class CassandraOrderRepository:
     def __init__(self, session: CassandraSession, outbox: CassandraOutbox) -> None:
         self.session = session
         self.outbox = outbox
+        self._next_bucket: int | None = None  # where the deadline sweeper goes on from
 
     @classmethod
     async def open(cls, session: CassandraSession) -> CassandraOrderRepository:
@@ -130,6 +153,19 @@ class CassandraOrderRepository:
         )
         repo._history = await p("SELECT seq, change FROM orders WHERE id = ?")
         repo._clear = await p("UPDATE orders SET pending = pending - ? WHERE id = ?")
+        repo._deadline = await p(
+            "INSERT INTO order_deadlines (bucket, order_id, deadline) VALUES (?, ?, ?)"
+        )
+        repo._forget_deadline = await p(
+            "DELETE FROM order_deadlines WHERE bucket = ? AND order_id = ?"
+        )
+        repo._deadlines = await p("SELECT order_id, deadline FROM order_deadlines WHERE bucket = ?")
+        repo._sweep_position = await p(
+            "SELECT next_bucket FROM order_deadline_sweep WHERE name = 'deadlines'"
+        )
+        repo._sweep_moved = await p(
+            "UPDATE order_deadline_sweep SET next_bucket = ? WHERE name = 'deadlines'"
+        )
         repo._list_user = await p(
             "SELECT create_time, id FROM orders_by_user WHERE user_id = ? LIMIT ?"
         )
@@ -172,6 +208,8 @@ class CassandraOrderRepository:
             batch.add(
                 self._by_month, (_month(order.create_time), order.create_time, oid, order.user_id)
             )
+            if order.deadline is not None:
+                batch.add(self._deadline, (_bucket(order.deadline), oid, order.deadline))
         await self.session.execute(batch)
         return marker
 
@@ -233,21 +271,34 @@ class CassandraOrderRepository:
         if not applied(await self.session.execute(batch)):
             await self.session.execute(self._unmark, marker)
             return False
-        await self._announce(order.id, pending, marker)
+        forget = None
+        if _left_waiting(transition):
+            assert order.deadline is not None
+            forget = (_bucket(order.deadline), uuid.UUID(order.id))
+        await self._announce(order.id, pending, marker, forget)
         return True
 
     async def _announce(
-        self, order_id: str, pending: dict[str, bytes], marker: tuple[int, uuid.UUID] | None
+        self,
+        order_id: str,
+        pending: dict[str, bytes],
+        marker: tuple[int, uuid.UUID] | None,
+        forget_deadline: tuple[int, uuid.UUID] | None = None,
     ) -> None:
-        if pending:
-            events = [_decode_event(pending[k]) for k in sorted(pending)]
-            await self.outbox.write(self.session.batch(), events, key=order_id)
+        # One LOGGED batch: the events into the outbox, and `pending` and the marker cleared
+        # (all or nothing, so a crash leaves either everything to sweep or nothing).
         done = self.session.batch()
         if pending:
             done.add(self._clear, (set(pending), uuid.UUID(order_id)))
         if marker is not None:
             done.add(self._unmark, marker)
-        if pending or marker is not None:
+        if forget_deadline is not None:
+            # A crash before this leaves the deadline: the sweeper finds the order moved on.
+            done.add(self._forget_deadline, forget_deadline)
+        if pending:
+            events = [_decode_event(pending[k]) for k in sorted(pending)]
+            await self.outbox.write(done, events, key=order_id)
+        elif marker is not None or forget_deadline is not None:
             await self.session.execute(done)
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5)) -> int:
@@ -263,6 +314,45 @@ class CassandraOrderRepository:
                 await self._announce(str(row.order_id), pending, (shard, row.id))
                 swept += 1
         return swept
+
+    # --- deadlines --------------------------------------------------------------------------
+
+    async def overdue(self, now: datetime, limit: int) -> list[Deadline]:
+        if self._next_bucket is None:
+            rows = await self.session.execute(self._sweep_position)
+            if rows and rows[0].next_bucket is not None:
+                self._next_bucket = rows[0].next_bucket
+            else:  # the first sweep ever: no deadline can be much older than the table
+                self._next_bucket = _bucket(now) - 60 * DEADLINE_BUCKET_SECONDS
+        start, current = self._next_bucket, _bucket(now)
+        settle_before = now.timestamp() - DEADLINE_SETTLE_SECONDS
+        due: list[Deadline] = []
+        settled_up_to = start  # every bucket before it is past and empty
+        bucket = start
+        for _ in range(MAX_BUCKETS_PER_SWEEP):
+            if bucket > current or len(due) >= limit:
+                break
+            rows = await self.session.execute(self._deadlines, (bucket,))
+            end = bucket + DEADLINE_BUCKET_SECONDS
+            if not rows and settled_up_to == bucket and end <= settle_before:
+                settled_up_to = end
+            for row in rows:
+                at = _utc(row.deadline)
+                if at <= now:
+                    due.append(Deadline(str(row.order_id), at))
+            bucket += DEADLINE_BUCKET_SECONDS
+        if settled_up_to != start:
+            await self.session.execute(self._sweep_moved, (settled_up_to,))
+            self._next_bucket = settled_up_to
+        return due[:limit]
+
+    async def settled(self, deadlines: Sequence[Deadline]) -> None:
+        await asyncio.gather(
+            *(
+                self.session.execute(self._forget_deadline, (_bucket(d.at), uuid.UUID(d.order_id)))
+                for d in deadlines
+            )
+        )
 
     # --- reads ------------------------------------------------------------------------------
 

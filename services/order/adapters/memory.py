@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from kit.events import Event
 from kit.outbox import InMemoryOutbox
-from services.order.domain import Address, Money, Order, StatusChange, Transition
-from services.order.ports import Cursor, PaymentMethod, Product
+from services.order.domain import WAITING, Address, Money, Order, StatusChange, Transition
+from services.order.ports import Cursor, Deadline, PaymentMethod, Product
 
 
 def _cursor_key(order: Order) -> tuple[int, str]:
@@ -27,6 +27,8 @@ class InMemoryOrderRepository:
         self.requests: dict[tuple[str, str], tuple[str, str]] = {}
         self.outbox = InMemoryOutbox()
         self.published: list[Event] = []  # every event ever written, for assertions
+        self.deadlines: dict[str, datetime] = {}
+        self.reads = 0  # get() and history() calls, for assertions about reads
 
     async def claim(self, user_id, request_id, order_id, fingerprint):
         return self.requests.setdefault((user_id, request_id), (order_id, fingerprint))
@@ -45,6 +47,8 @@ class InMemoryOrderRepository:
             return False
         self.orders[order.id] = order
         self.changes[order.id] = [transition.change] if transition.change else []
+        if order.deadline is not None and order.state in WAITING:
+            self.deadlines[order.id] = order.deadline
         self._events(order.id, events)
         return True
 
@@ -56,13 +60,26 @@ class InMemoryOrderRepository:
         self.orders[order.id] = order
         if transition.change is not None:
             self.changes[order.id].append(transition.change)
+        if order.state not in WAITING:
+            self.deadlines.pop(order.id, None)
         self._events(order.id, events)
         return True
 
+    async def overdue(self, now: datetime, limit: int) -> list[Deadline]:
+        due = sorted((at, oid) for oid, at in self.deadlines.items() if at <= now)
+        return [Deadline(oid, at) for at, oid in due[:limit]]
+
+    async def settled(self, deadlines: Sequence[Deadline]) -> None:
+        for deadline in deadlines:
+            if self.deadlines.get(deadline.order_id) == deadline.at:
+                del self.deadlines[deadline.order_id]
+
     async def get(self, order_id: str) -> Order | None:
+        self.reads += 1
         return self.orders.get(order_id)
 
     async def history(self, order_id: str) -> list[StatusChange]:
+        self.reads += 1
         return list(self.changes.get(order_id, []))
 
     async def list(self, user_id, cursor: Cursor | None, limit: int):

@@ -19,3 +19,5 @@ ACCESS_FIELD_NUMBER: _ClassVar[int]
 access: _descriptor.FieldDescriptor
 INTERNAL_EVENT_FIELD_NUMBER: _ClassVar[int]
 internal_event: _descriptor.FieldDescriptor
+PERSONAL_DATA_FIELD_NUMBER: _ClassVar[int]
+personal_data: _descriptor.FieldDescriptor

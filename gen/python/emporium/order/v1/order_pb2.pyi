@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Order(_message.Message):
-    __slots__ = ("id", "user_id", "state", "line_items", "shipping_address", "shipping_option_id", "payment_method_id", "subtotal", "shipping_cost", "tax", "total", "cancel_reason", "payment_id", "shipment_id", "request_id", "create_time", "update_time")
+    __slots__ = ("id", "user_id", "state", "line_items", "shipping_address", "shipping_option_id", "payment_method_id", "subtotal", "shipping_cost", "tax", "total", "cancel_reason", "payment_id", "shipment_id", "request_id", "create_time", "update_time", "checkout_expire_time")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Order.State]
@@ -39,12 +39,14 @@ class Order(_message.Message):
         CANCEL_REASON_CUSTOMER_REQUESTED: _ClassVar[Order.CancelReason]
         CANCEL_REASON_ADMIN_REQUESTED: _ClassVar[Order.CancelReason]
         CANCEL_REASON_RESERVATION_EXPIRED: _ClassVar[Order.CancelReason]
+        CANCEL_REASON_DEADLINE_PASSED: _ClassVar[Order.CancelReason]
     CANCEL_REASON_UNSPECIFIED: Order.CancelReason
     CANCEL_REASON_OUT_OF_STOCK: Order.CancelReason
     CANCEL_REASON_PAYMENT_FAILED: Order.CancelReason
     CANCEL_REASON_CUSTOMER_REQUESTED: Order.CancelReason
     CANCEL_REASON_ADMIN_REQUESTED: Order.CancelReason
     CANCEL_REASON_RESERVATION_EXPIRED: Order.CancelReason
+    CANCEL_REASON_DEADLINE_PASSED: Order.CancelReason
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +64,7 @@ class Order(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CHECKOUT_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     state: Order.State
@@ -79,7 +82,8 @@ class Order(_message.Message):
     request_id: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., state: _Optional[_Union[Order.State, str]] = ..., line_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., shipping_address: _Optional[_Union[_postal_address_pb2.PostalAddress, _Mapping]] = ..., shipping_option_id: _Optional[str] = ..., payment_method_id: _Optional[str] = ..., subtotal: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., shipping_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., tax: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cancel_reason: _Optional[_Union[Order.CancelReason, str]] = ..., payment_id: _Optional[str] = ..., shipment_id: _Optional[str] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    checkout_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., state: _Optional[_Union[Order.State, str]] = ..., line_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., shipping_address: _Optional[_Union[_postal_address_pb2.PostalAddress, _Mapping]] = ..., shipping_option_id: _Optional[str] = ..., payment_method_id: _Optional[str] = ..., subtotal: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., shipping_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., tax: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cancel_reason: _Optional[_Union[Order.CancelReason, str]] = ..., payment_id: _Optional[str] = ..., shipment_id: _Optional[str] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checkout_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LineItem(_message.Message):
     __slots__ = ("product_id", "sku", "title", "quantity", "unit_price", "total")

@@ -29,37 +29,69 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"emporium/user/v1/user_events.proto\x12\x10\x65mporium.user.v1\x1a\x1f\x65mporium/access/v1/access.proto\x1a\x1b\x65mporium/user/v1/user.proto\x1a$emporium/user/v1/user_settings.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x01\n\x0eUserRegistered\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x30\n\x08settings\x18\x05 \x01(\x0b\x32\x1e.emporium.user.v1.UserSettings\"\xa8\x01\n\x1a\x45mailVerificationRequested\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x04\xa8\xbb\x18\x01\"/\n\rEmailVerified\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"\x9d\x01\n\x0bUserUpdated\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.emporium.user.v1.User\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x16\n\x0eprevious_email\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\"\x89\x01\n\x13UserSettingsUpdated\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x30\n\x08settings\x18\x02 \x01(\x0b\x32\x1e.emporium.user.v1.UserSettings\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\xa4\x01\n\x16PasswordResetRequested\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x04\xa8\xbb\x18\x01\"W\n\x0fPasswordChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\"{\n\x0cUserDisabled\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x15\n\radmin_user_id\x18\x06 \x01(\t\"j\n\x0bUserEnabled\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x15\n\radmin_user_id\x18\x05 \x01(\t\"\x9b\x01\n\x10UserRolesChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12*\n\x05roles\x18\x02 \x03(\x0e\x32\x1b.emporium.user.v1.User.Role\x12\x33\n\x0eprevious_roles\x18\x03 \x03(\x0e\x32\x1b.emporium.user.v1.User.Role\x12\x15\n\radmin_user_id\x18\x04 \x01(\t\"S\n\x0bUserDeleted\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06locale\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"emporium/user/v1/user_events.proto\x12\x10\x65mporium.user.v1\x1a\x1f\x65mporium/access/v1/access.proto\x1a\x1b\x65mporium/user/v1/user.proto\x1a$emporium/user/v1/user_settings.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n\x0eUserRegistered\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x30\n\x08settings\x18\x05 \x01(\x0b\x32\x1e.emporium.user.v1.UserSettings\"\xb4\x01\n\x1a\x45mailVerificationRequested\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x04\xa8\xbb\x18\x01\"5\n\rEmailVerified\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\"\xa3\x01\n\x0bUserUpdated\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.emporium.user.v1.User\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x1c\n\x0eprevious_email\x18\x04 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x05 \x01(\t\"\x89\x01\n\x13UserSettingsUpdated\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x30\n\x08settings\x18\x02 \x01(\x0b\x32\x1e.emporium.user.v1.UserSettings\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\xb0\x01\n\x16PasswordResetRequested\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x04\xa8\xbb\x18\x01\"c\n\x0fPasswordChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\t\"\x87\x01\n\x0cUserDisabled\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x15\n\radmin_user_id\x18\x06 \x01(\t\"v\n\x0bUserEnabled\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x15\n\radmin_user_id\x18\x05 \x01(\t\"\x9b\x01\n\x10UserRolesChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12*\n\x05roles\x18\x02 \x03(\x0e\x32\x1b.emporium.user.v1.User.Role\x12\x33\n\x0eprevious_roles\x18\x03 \x03(\x0e\x32\x1b.emporium.user.v1.User.Role\x12\x15\n\radmin_user_id\x18\x04 \x01(\t\"_\n\x0bUserDeleted\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x0e\n\x06locale\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'emporium.user.v1.user_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_USERREGISTERED'].fields_by_name['email']._loaded_options = None
+  _globals['_USERREGISTERED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_USERREGISTERED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USERREGISTERED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
+  _globals['_EMAILVERIFICATIONREQUESTED'].fields_by_name['email']._loaded_options = None
+  _globals['_EMAILVERIFICATIONREQUESTED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_EMAILVERIFICATIONREQUESTED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_EMAILVERIFICATIONREQUESTED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
   _globals['_EMAILVERIFICATIONREQUESTED']._loaded_options = None
   _globals['_EMAILVERIFICATIONREQUESTED']._serialized_options = b'\250\273\030\001'
+  _globals['_EMAILVERIFIED'].fields_by_name['email']._loaded_options = None
+  _globals['_EMAILVERIFIED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_USERUPDATED'].fields_by_name['previous_email']._loaded_options = None
+  _globals['_USERUPDATED'].fields_by_name['previous_email']._serialized_options = b'\260\273\030\001'
+  _globals['_PASSWORDRESETREQUESTED'].fields_by_name['email']._loaded_options = None
+  _globals['_PASSWORDRESETREQUESTED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_PASSWORDRESETREQUESTED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_PASSWORDRESETREQUESTED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
   _globals['_PASSWORDRESETREQUESTED']._loaded_options = None
   _globals['_PASSWORDRESETREQUESTED']._serialized_options = b'\250\273\030\001'
+  _globals['_PASSWORDCHANGED'].fields_by_name['email']._loaded_options = None
+  _globals['_PASSWORDCHANGED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_PASSWORDCHANGED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_PASSWORDCHANGED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
+  _globals['_USERDISABLED'].fields_by_name['email']._loaded_options = None
+  _globals['_USERDISABLED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_USERDISABLED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USERDISABLED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
+  _globals['_USERENABLED'].fields_by_name['email']._loaded_options = None
+  _globals['_USERENABLED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_USERENABLED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USERENABLED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
+  _globals['_USERDELETED'].fields_by_name['email']._loaded_options = None
+  _globals['_USERDELETED'].fields_by_name['email']._serialized_options = b'\260\273\030\001'
+  _globals['_USERDELETED'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USERDELETED'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
   _globals['_USERREGISTERED']._serialized_start=224
-  _globals['_USERREGISTERED']._serialized_end=360
-  _globals['_EMAILVERIFICATIONREQUESTED']._serialized_start=363
-  _globals['_EMAILVERIFICATIONREQUESTED']._serialized_end=531
-  _globals['_EMAILVERIFIED']._serialized_start=533
-  _globals['_EMAILVERIFIED']._serialized_end=580
-  _globals['_USERUPDATED']._serialized_start=583
-  _globals['_USERUPDATED']._serialized_end=740
-  _globals['_USERSETTINGSUPDATED']._serialized_start=743
-  _globals['_USERSETTINGSUPDATED']._serialized_end=880
-  _globals['_PASSWORDRESETREQUESTED']._serialized_start=883
-  _globals['_PASSWORDRESETREQUESTED']._serialized_end=1047
-  _globals['_PASSWORDCHANGED']._serialized_start=1049
-  _globals['_PASSWORDCHANGED']._serialized_end=1136
-  _globals['_USERDISABLED']._serialized_start=1138
-  _globals['_USERDISABLED']._serialized_end=1261
-  _globals['_USERENABLED']._serialized_start=1263
-  _globals['_USERENABLED']._serialized_end=1369
-  _globals['_USERROLESCHANGED']._serialized_start=1372
-  _globals['_USERROLESCHANGED']._serialized_end=1527
-  _globals['_USERDELETED']._serialized_start=1529
-  _globals['_USERDELETED']._serialized_end=1612
+  _globals['_USERREGISTERED']._serialized_end=372
+  _globals['_EMAILVERIFICATIONREQUESTED']._serialized_start=375
+  _globals['_EMAILVERIFICATIONREQUESTED']._serialized_end=555
+  _globals['_EMAILVERIFIED']._serialized_start=557
+  _globals['_EMAILVERIFIED']._serialized_end=610
+  _globals['_USERUPDATED']._serialized_start=613
+  _globals['_USERUPDATED']._serialized_end=776
+  _globals['_USERSETTINGSUPDATED']._serialized_start=779
+  _globals['_USERSETTINGSUPDATED']._serialized_end=916
+  _globals['_PASSWORDRESETREQUESTED']._serialized_start=919
+  _globals['_PASSWORDRESETREQUESTED']._serialized_end=1095
+  _globals['_PASSWORDCHANGED']._serialized_start=1097
+  _globals['_PASSWORDCHANGED']._serialized_end=1196
+  _globals['_USERDISABLED']._serialized_start=1199
+  _globals['_USERDISABLED']._serialized_end=1334
+  _globals['_USERENABLED']._serialized_start=1336
+  _globals['_USERENABLED']._serialized_end=1454
+  _globals['_USERROLESCHANGED']._serialized_start=1457
+  _globals['_USERROLESCHANGED']._serialized_end=1612
+  _globals['_USERDELETED']._serialized_start=1614
+  _globals['_USERDELETED']._serialized_end=1709
 # @@protoc_insertion_point(module_scope)

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from emporium.access.v1 import access_pb2 as emporium_dot_access_dot_v1_dot_access__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65mporium/user/v1/user.proto\x12\x10\x65mporium.user.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x04\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x30\n\x05roles\x18\x05 \x03(\x0e\x32\x1b.emporium.user.v1.User.RoleB\x04\xe2\x41\x01\x03\x12\x31\n\x05state\x18\x06 \x01(\x0e\x32\x1c.emporium.user.v1.User.StateB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x65mail_verified\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x39\n\x0flast_login_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"W\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02\x12\x11\n\rSTATE_DELETED\x10\x03\"?\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_CUSTOMER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65mporium/user/v1/user.proto\x12\x10\x65mporium.user.v1\x1a\x1f\x65mporium/access/v1/access.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x04\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\x05\x65mail\x18\x02 \x01(\tB\x08\xe2\x41\x01\x03\xb0\xbb\x18\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x1a\n\x0cphone_number\x18\x04 \x01(\tB\x04\xb0\xbb\x18\x01\x12\x30\n\x05roles\x18\x05 \x03(\x0e\x32\x1b.emporium.user.v1.User.RoleB\x04\xe2\x41\x01\x03\x12\x31\n\x05state\x18\x06 \x01(\x0e\x32\x1c.emporium.user.v1.User.StateB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x65mail_verified\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x39\n\x0flast_login_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"W\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02\x12\x11\n\rSTATE_DELETED\x10\x03\"?\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_CUSTOMER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +37,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['id']._loaded_options = None
   _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['email']._loaded_options = None
-  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\003\260\273\030\001'
+  _globals['_USER'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USER'].fields_by_name['display_name']._serialized_options = b'\260\273\030\001'
+  _globals['_USER'].fields_by_name['phone_number']._loaded_options = None
+  _globals['_USER'].fields_by_name['phone_number']._serialized_options = b'\260\273\030\001'
   _globals['_USER'].fields_by_name['roles']._loaded_options = None
   _globals['_USER'].fields_by_name['roles']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['state']._loaded_options = None
@@ -49,10 +54,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['update_time']._loaded_options = None
   _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_USER']._serialized_start=116
-  _globals['_USER']._serialized_end=659
-  _globals['_USER_STATE']._serialized_start=507
-  _globals['_USER_STATE']._serialized_end=594
-  _globals['_USER_ROLE']._serialized_start=596
-  _globals['_USER_ROLE']._serialized_end=659
+  _globals['_USER']._serialized_start=149
+  _globals['_USER']._serialized_end=708
+  _globals['_USER_STATE']._serialized_start=556
+  _globals['_USER_STATE']._serialized_end=643
+  _globals['_USER_ROLE']._serialized_start=645
+  _globals['_USER_ROLE']._serialized_end=708
 # @@protoc_insertion_point(module_scope)

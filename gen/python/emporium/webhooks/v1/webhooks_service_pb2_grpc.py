@@ -47,8 +47,9 @@ class WebhooksServiceStub:
     "data": {...}}
 
     where `type` is the event's full proto name, `timestamp` the time the event happened
-    (RFC 3339), and `data` the event message in the canonical proto3 JSON mapping (lowerCamelCase
-    field names, enum values by name, Money as an object, times as RFC 3339 strings).
+    (RFC 3339), and `data` the event message in the proto3 JSON mapping with the proto field
+    names (snake_case, as in the REST API), enum values by name, Money as an object, times as
+    RFC 3339 strings and fields with default values included.
 
     A signature is the base64 of HMAC-SHA256, keyed with the base64-decoded part of the secret
     after `whsec_`, over `<webhook-id>.<webhook-timestamp>.<body>` (the raw body bytes). The
@@ -145,8 +146,9 @@ class WebhooksServiceServicer:
     "data": {...}}
 
     where `type` is the event's full proto name, `timestamp` the time the event happened
-    (RFC 3339), and `data` the event message in the canonical proto3 JSON mapping (lowerCamelCase
-    field names, enum values by name, Money as an object, times as RFC 3339 strings).
+    (RFC 3339), and `data` the event message in the proto3 JSON mapping with the proto field
+    names (snake_case, as in the REST API), enum values by name, Money as an object, times as
+    RFC 3339 strings and fields with default values included.
 
     A signature is the base64 of HMAC-SHA256, keyed with the base64-decoded part of the secret
     after `whsec_`, over `<webhook-id>.<webhook-timestamp>.<body>` (the raw body bytes). The
@@ -373,8 +375,9 @@ class WebhooksService:
     "data": {...}}
 
     where `type` is the event's full proto name, `timestamp` the time the event happened
-    (RFC 3339), and `data` the event message in the canonical proto3 JSON mapping (lowerCamelCase
-    field names, enum values by name, Money as an object, times as RFC 3339 strings).
+    (RFC 3339), and `data` the event message in the proto3 JSON mapping with the proto field
+    names (snake_case, as in the REST API), enum values by name, Money as an object, times as
+    RFC 3339 strings and fields with default values included.
 
     A signature is the base64 of HMAC-SHA256, keyed with the base64-decoded part of the secret
     after `whsec_`, over `<webhook-id>.<webhook-timestamp>.<body>` (the raw body bytes). The

@@ -1,0 +1,1 @@
+"""The webhooks service: signed, retried, logged deliveries of public events (issue 13)."""
