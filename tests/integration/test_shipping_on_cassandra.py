@@ -327,7 +327,10 @@ async def running(session) -> AsyncIterator[Running]:
     connection = await aio_pika.connect_robust(rabbit_url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
     )
     events = await channel.declare_queue(
         f"test.shipping-out.{secrets.token_hex(4)}", exclusive=True
