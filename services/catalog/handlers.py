@@ -612,9 +612,11 @@ class CatalogHandlers:
             return StockLevel(product.id, done.on_hand, done.reserved, update_time=done.stock_time)
         for attempt in range(self.cas_attempts):
             level = await self.stock.get(product.id)
-            if level.last_adjustment == request_id:
-                # Applied by an earlier attempt that died before it recorded the adjustment.
-                before, after = level, level
+            if level.adjusted_by(request_id):
+                # Applied by an earlier attempt that died before it recorded the adjustment
+                # (other adjustments may have come since): record it, apply nothing again.
+                after = level
+                before = replace(level, on_hand=level.on_hand - (delta or 0))
                 break
             target = on_hand if on_hand is not None else level.on_hand + (delta or 0)
             if target < level.reserved:
@@ -626,6 +628,7 @@ class CatalogHandlers:
                 on_hand=target,
                 update_time=self.clock.now(),
                 last_adjustment=request_id,
+                recent_adjustments=level.remembering(request_id, self.clock.now()),
                 version=level.version + 1,
             )
             if await self.stock.compare_and_set(after, level.version):
