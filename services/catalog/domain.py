@@ -504,6 +504,10 @@ class RatingSummary:
         return cls(product_id, tuple(counts))  # type: ignore[arg-type]
 
 
+# The state-like key of the events of an order whose reservation could not be made at all.
+REFUSED = "refused"
+
+
 def stable_event_id(key: str, index: int, type_name: str) -> str:
     """The id of the `index`-th event of one reservation transition (repeats share ids)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"catalog/{key}/{index}/{type_name}"))

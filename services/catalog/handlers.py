@@ -730,6 +730,19 @@ class CatalogHandlers:
             reservation = existing  # an attempt that did not finish: resume it
         return await self._make(reservation)
 
+    async def refuse_reservation(self, order_id: str, lines: Sequence[Line]) -> None:
+        """Announces StockReservationFailed for an order whose reservation cannot be made (its
+        lines are invalid, or it already has a reservation with other lines), so that the order
+        is cancelled instead of waiting forever. Every line is reported short of all of it."""
+        event = catalog_events_pb2.StockReservationFailed(
+            order_id=order_id,
+            shortages=[
+                mapping.shortage_to_proto(Shortage(line.product_id, line.quantity, 0))
+                for line in lines
+            ],
+        )
+        await self.reservations.refuse(order_id, [event])
+
     @staticmethod
     def _outcome(reservation: Reservation) -> Reservation:
         if reservation.state is ReservationState.FAILED:

@@ -366,3 +366,21 @@ async def test_a_crash_between_the_restock_and_its_record_then_a_redelivery_rest
     await running.drain(3.0)  # the redelivery has come and gone
     assert crashed
     assert await running.stock(product.id) == (14, 0, 14)
+
+
+async def test_an_order_whose_reservation_cannot_be_made_gets_stock_reservation_failed(running):
+    # A line that names no product id: InvalidArgument, no retry can help.
+    order = str(uuid.uuid4())
+    await running.publish(_placed(order, ("not-a-product-id", 1)))
+    failed = await running.until_event("StockReservationFailed", order)
+    assert [(s.product_id, s.requested_quantity) for s in failed.shortages] == [
+        ("not-a-product-id", 1)
+    ]
+    # An order that already has a reservation with other lines: AlreadyExists.
+    product = await running.stocked(5)
+    other = str(uuid.uuid4())
+    await running.publish(_placed(other, (product.id, 1)))
+    await running.until_event("StockReserved", other)
+    await running.publish(_placed(other, (product.id, 4)))
+    await running.until_event("StockReservationFailed", other)
+    assert await running.stock(product.id) == (5, 1, 4)  # the first reservation stands

@@ -25,6 +25,7 @@ from kit.cassandra import CassandraSession, applied
 from kit.events import Event
 from kit.outbox import CassandraLease, CassandraOutbox, Relay
 from services.catalog.domain import (
+    REFUSED,
     AdjustReason,
     Category,
     Line,
@@ -689,6 +690,11 @@ class CassandraReservationRepository:
         batch = self.session.batch()
         batch.add(self.q.mark_announced, (reservation.order_id,))
         await self.outbox.write(batch, _events(events, ids), key=reservation.order_id)
+
+    async def refuse(self, order_id: str, events: Sequence[Message]) -> None:
+        key = f"{order_id}/{REFUSED}"
+        ids = [stable_event_id(key, i, m.DESCRIPTOR.full_name) for i, m in enumerate(events)]
+        await self.outbox.write(self.session.batch(), _events(events, ids), key=order_id)
 
     async def in_states(self, states: Sequence[ReservationState]) -> list[Reservation]:
         found = []
