@@ -24,7 +24,6 @@ import aio_pika
 import grpc
 import pytest
 import pytest_asyncio
-from _crash_between import CrashBeforeRecord
 from emporium.catalog.v1 import catalog_events_pb2
 from emporium.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 from emporium.payment.v1 import payment_events_pb2
@@ -41,6 +40,7 @@ from services.order.adapters.cassandra import CassandraOrderRepository
 from services.order.config import Settings
 from services.order.domain import Address, LineItem, Money, State
 from services.order.ports import PaymentMethod, Product
+from tests.integration._crash_between import CrashBeforeRecord
 from tests.integration.conftest import servers
 from tests.unit.test_order_service import AUDIENCE, ISSUER, Tokens
 
