@@ -803,6 +803,7 @@ class Bus:
         """
         if prefetch is None:
             prefetch = max(8, 4 * concurrency)
+        concurrency = min(concurrency, prefetch)  # `prefetch=1`: one message at a time
         consumer = Consumer(
             self._connection,
             queue,

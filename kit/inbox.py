@@ -192,6 +192,36 @@ class MongoInbox:
 
 
 # ---------------------------------------------------------------------------------------------
+# Redis
+
+
+class RedisInbox:
+    """The inbox in Redis: one key `<prefix>inbox:<event id>` per handled event, kept
+    `retention_seconds`. A handler that writes with MULTI can add `inbox.key(event)` to it."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        retention_seconds: int = int(DEFAULT_RETENTION.total_seconds()),
+    ) -> None:
+        self._client = client
+        self.prefix = f"{prefix}inbox:"
+        self.retention_seconds = retention_seconds
+
+    def key(self, event: Event) -> str:
+        """The key that marks `event` handled (SET it EX `retention_seconds`)."""
+        return self.prefix + event.id
+
+    async def seen(self, event: Event) -> bool:
+        return bool(await self._client.exists(self.key(event)))
+
+    async def record(self, event: Event) -> None:
+        await self._client.set(self.key(event), b"1", ex=self.retention_seconds)
+
+
+# ---------------------------------------------------------------------------------------------
 # In memory (unit tests)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,10 @@ class CassandraThings:
     @classmethod
     async def open(cls, keyspace: str, *, schema: Path | None = None) -> CassandraThings:
         session = await cassandra.connect(
-            CassandraSettings(keyspace=keyspace), schema=schema, wait_seconds=15
+            # The servers' addresses from the environment (the stack's port offset).
+            replace(CassandraSettings.from_env(keyspace), keyspace=keyspace),
+            schema=schema,
+            wait_seconds=15,
         )
         return cls(session, await CassandraOutbox.open(session))
 
@@ -136,7 +140,7 @@ class MongoThings:
 
     @classmethod
     async def open(cls, name: str) -> MongoThings:
-        database = mongo.connect(MongoSettings(database=name))
+        database = mongo.connect(replace(MongoSettings.from_env(name), database=name))
         await database.ping()
         return cls(database)
 
