@@ -65,7 +65,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pamqp.commands import Basic
 
-from kit import topology
+from kit import retry, topology
 from kit.config import RabbitSettings
 from kit.events import (
     Event,
@@ -535,22 +535,17 @@ class Bus:
     ) -> Bus:
         """Connects as service `source`, retrying for `wait_seconds` while the broker starts."""
         deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(
-                    settings.url,
-                    client_properties={"connection_name": source},
-                    reconnect_interval=reconnect_interval,
-                    timeout=max(1.0, min(10.0, deadline - time.monotonic())),
-                )
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if time.monotonic() >= deadline:
-                    raise ConnectionError(f"RabbitMQ unreachable: {exc!r}") from exc
-                log.info("RabbitMQ not ready (%s), retrying", exc)
-                await asyncio.sleep(0.5)
+        try:
+            async for attempt in retry.until_up(wait_seconds, first_wait=0.5, max_wait=0.5):
+                with attempt:
+                    connection = await aio_pika.connect_robust(
+                        settings.url,
+                        client_properties={"connection_name": source},
+                        reconnect_interval=reconnect_interval,
+                        timeout=max(1.0, min(10.0, deadline - time.monotonic())),
+                    )
+        except Exception as exc:
+            raise ConnectionError(f"RabbitMQ unreachable: {exc!r}") from exc
         try:
             await _declare_exchanges(connection)
             # on_return_raises: a returned (unroutable) message fails its publish. With the

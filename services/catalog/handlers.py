@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from emporium.catalog.v1 import catalog_events_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2
 
-from kit import errors, paging
+from kit import errors, paging, retry
 from kit.auth import Principal
 from kit.errors import InvalidArgument, Violations
 from kit.mapping import field_mask, timestamp
@@ -679,8 +678,7 @@ class CatalogHandlers:
 
     @staticmethod
     async def _backoff(attempt: int) -> None:
-        # Full jitter: racing writers spread out instead of colliding again in lockstep.
-        await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
+        await retry.contention_pause(attempt)
 
     # --- reservations -----------------------------------------------------------------------
 

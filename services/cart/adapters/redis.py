@@ -34,14 +34,11 @@ be sharded by hash tag).
 
 from __future__ import annotations
 
-import asyncio
-import random
-
 from emporium.cart.v1 import cart_pb2
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from kit import errors
+from kit import errors, retry
 from kit.events import Event
 from kit.outbox import RedisLease, RedisOutbox
 from services.cart import mapping
@@ -155,7 +152,7 @@ class RedisCartRepository:
                             "the cart store did not confirm the change; get the cart and retry",
                             reason="CART_STORE_UNAVAILABLE",
                         ) from error
-                    await asyncio.sleep(random.uniform(0, 0.005))
+                    await retry.contention_pause(0)
                     continue
                 if events:
                     self.outbox.notify()
