@@ -90,15 +90,16 @@ UNROUTED_QUEUE = "emporium.unrouted"
 CONTENT_TYPE = "application/x-protobuf"
 # The AMQP timestamp has whole seconds; the event's exact time travels in this header too.
 TIME_HEADER = "x-emporium-time"
-# With the default back-off (0.5 s doubling, at most 10 s) a handler may fail for about a minute
-# (a database restart) before its message is dead-lettered. RabbitMQ 3.10 also counts a
-# delivery returned because its consumer's channel closed (a restart with messages prefetched).
+# Handler failures (counted in ATTEMPT_HEADER) and, by the quorum queue, deliveries returned
+# because the consumer's channel closed (a crash or restart with messages prefetched) before a
+# message goes to the DLQ.
 DEFAULT_DELIVERY_LIMIT = 10
 # Handlers a consumer runs at once (one per aggregate at a time).
 DEFAULT_CONCURRENCY = 16
 # How long a failed message waits in `<queue>.retry.<i>` before it is back in its queue: the
 # n-th failure waits RETRY_DELAYS[min(n, len) - 1] s. With the delivery limit above a handler
-# may fail for about 1.5 minutes (a database restart) before its message is dead-lettered.
+# may fail for about 1.5 minutes (1 + 3 + 8 x 10 s: a database restart) before its message is
+# dead-lettered.
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0, 10.0)
 # How many times the handlers failed on a message so far (set on the copies in retry queues).
 ATTEMPT_HEADER = "x-emporium-failures"
