@@ -3,10 +3,15 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-UV      ?= uv
+# uv at the version pyproject.toml pins: .tools/uv-<version>/ unless UV names one already
+# (infra/local/toolchain.sh installs it, with Go and npm, when missing).
+UV      ?= $(shell infra/local/toolchain.sh uv-path)
 RUN     := $(UV) run --frozen --
 BUF     := $(RUN) buf
 PROTOC  := $(RUN) python -m grpc_tools.protoc
+
+# Go: /usr/local/go or PATH when recent enough, else one toolchain.sh installs (a recipe's `$(GO)`).
+GO := "$$($(CURDIR)/infra/local/toolchain.sh go-bin)/go"
 
 # The OpenAPI generator: gnostic's protoc-gen-openapi (OpenAPI 3), built with `go install`.
 GNOSTIC_VERSION := v0.7.1
@@ -15,6 +20,25 @@ OPENAPI_PLUGIN  := $(TOOLS)/gnostic-$(GNOSTIC_VERSION)/protoc-gen-openapi
 # grpcurl for the e2e tests (and for you): `go install` into .tools, like the generator.
 GRPCURL_VERSION := v1.9.3
 GRPCURL         := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+# Helm for the chart checks: `go install` into .tools as well.
+HELM_VERSION    := v3.21.4
+HELM            := $(TOOLS)/helm-$(HELM_VERSION)/helm
+CHART           := helm/emporium
+# The Compose specification's JSON schema, as Docker Compose's loader (compose-go) embeds it.
+COMPOSE_GO_VERSION := v2.9.1
+COMPOSE_SCHEMA     := $(TOOLS)/compose-go-$(COMPOSE_GO_VERSION)/compose-spec.json
+# The Go client example (clients/go): protoc plugins by `go install`, stubs generated from protos/
+# into clients/go/gen (git-ignored) before it is built; the googleapis types map to genproto.
+PROTOC_GEN_GO      := $(TOOLS)/protoc-gen-go-v1.36.12/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-v1.6.2/protoc-gen-go-grpc
+GO_CLIENT_MODULE   := emporium.example/client
+GO_CLIENT_M = $(subst $(space),$(comma),$(foreach f,$(PROTO_FILES),M$(f)=$(GO_CLIENT_MODULE)/gen/$(patsubst %/,%,$(dir $(f)));$(word 2,$(subst /, ,$(f)))v1)) \
+    $(subst $(space),$(comma),$(foreach f,annotations http field_behavior,Mgoogle/api/$(f).proto=google.golang.org/genproto/googleapis/api/annotations)) \
+    Mgoogle/api/httpbody.proto=google.golang.org/genproto/googleapis/api/httpbody \
+    Mgoogle/type/money.proto=google.golang.org/genproto/googleapis/type/money \
+    Mgoogle/type/postal_address.proto=google.golang.org/genproto/googleapis/type/postaladdress \
+    Mgoogle/type/date.proto=google.golang.org/genproto/googleapis/type/date
+GO_CLIENT_OPTS = module=$(GO_CLIENT_MODULE)/gen,$(subst $(space),$(comma),$(strip $(GO_CLIENT_M)))
 # The browser of the docs-page test: Debian's chromium, driven by Playwright (PyPI).
 CHROMIUM        ?= /usr/bin/chromium
 export EMPORIUM_GRPCURL  := $(GRPCURL)
@@ -41,18 +65,21 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
+.PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash \
     e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(OPENAPI_PLUGIN) $(GRPCURL) ## Install the pinned Python env, code generators, Swagger UI, grpcurl.
+toolchain: ## Install what is missing on a fresh Debian machine: uv (pinned), Go, npm.
+	infra/local/toolchain.sh
+
+setup: toolchain $(OPENAPI_PLUGIN) $(GRPCURL) ## Install the pinned Python env, code generators, Swagger UI, grpcurl.
 	$(UV) sync --frozen
 	gateway/install-swagger-ui.sh >/dev/null
 
 $(GRPCURL):
-	GOBIN=$(dir $@) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	GOBIN=$(dir $@) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 # Debian's chromium (needs root or sudo, like the servers' packages); skipped when CHROMIUM exists.
 $(CHROMIUM):
@@ -61,7 +88,7 @@ $(CHROMIUM):
 e2e-tools: $(GRPCURL) $(CHROMIUM) ## Install what the e2e tests need besides the stack: grpcurl, Chromium.
 
 $(OPENAPI_PLUGIN):
-	GOBIN=$(dir $@) go install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
+	GOBIN=$(dir $@) $(GO) install github.com/google/gnostic/cmd/protoc-gen-openapi@$(GNOSTIC_VERSION)
 
 gen: $(OPENAPI_PLUGIN) ## Regenerate gen/ (Python stubs, descriptor set, OpenAPI) from protos/.
 	rm -rf $(GEN_OUT)/python/emporium $(GEN_OUT)/descriptor $(GEN_OUT)/openapi
@@ -74,6 +101,30 @@ gen: $(OPENAPI_PLUGIN) ## Regenerate gen/ (Python stubs, descriptor set, OpenAPI
 	    $(PROTO_FILES) google/rpc/error_details.proto
 	$(PROTOC) -Iprotos -Iprotos/third_party --plugin=protoc-gen-openapi=$(OPENAPI_PLUGIN) \
 	    --openapi_out=$(GEN_OUT)/openapi --openapi_opt='$(OPENAPI_OPTS)' $(PROTO_FILES)
+
+$(HELM):
+	GOBIN=$(dir $@) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+deploy-files: ## Regenerate the chart's platform file and compose.yaml from services.yaml and services/.
+	$(RUN) python -m deploy.generate
+
+$(COMPOSE_SCHEMA):
+	mkdir -p $(dir $@)
+	dir=$$(cd $(dir $@) && GOFLAGS=-modcacherw $(GO) mod download -json \
+	    github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION) | \
+	    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); cp "$$dir/schema/compose-spec.json" $@
+
+deploy-check: $(COMPOSE_SCHEMA) ## Deploy files fresh, chart linted and valid, Dockerfile and compose.yaml checked.
+	$(RUN) python -m deploy.generate --check
+	$(MAKE) --no-print-directory chart-check
+	EMPORIUM_COMPOSE_SCHEMA=$(COMPOSE_SCHEMA) $(RUN) python -m deploy.static_checks
+
+# Lint, render with the default and the production values, validate every object offline and
+# check that every service and the gateway have what the chart promises (deploy/chart_check.py).
+chart-check: $(HELM)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict -f $(CHART)/values-production.yaml $(CHART)
+	$(RUN) python -m deploy.chart_check --helm $(HELM)
 
 gen-check: ## Fail if gen/ differs from what the protos generate.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
@@ -96,7 +147,7 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: lint gen-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
+test: setup lint gen-check deploy-check test-unit test-stack test-crash ## Everything CI runs: lint, gen-check, every test tier.
 
 test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
@@ -107,7 +158,7 @@ test-unit: ## Unit and contract tests (no servers).
 # servers alone and a RabbitMQ virtual host of their own, so no stack service ever consumes
 # (or queues up) their events.
 INTEGRATION_VHOST := emporium-integration
-test-stack: e2e-tools ## Integration and e2e tests, on the real servers, services and Envoy.
+test-stack: e2e-tools clients ## Integration and e2e tests, on the real servers, services and Envoy.
 	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \
 	    EMPORIUM_RABBITMQ_URL="$${EMPORIUM_RABBITMQ_URL%/}/$(INTEGRATION_VHOST)" $(RUN) pytest tests/integration'
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
@@ -123,10 +174,10 @@ test-integration: ## Integration tests against the real servers.
 	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \
 	    EMPORIUM_RABBITMQ_URL="$${EMPORIUM_RABBITMQ_URL%/}/$(INTEGRATION_VHOST)" $(RUN) pytest tests/integration'
 
-test-e2e: e2e-tools ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
+test-e2e: e2e-tools clients ## End-to-end tests through Envoy (REST, gRPC, Swagger UI in Chromium).
 	$(STACK) with -- $(RUN) pytest -m "not crash" tests/e2e
 
-run: ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.
+run: setup ## Start everything (servers, services, Envoy) in the foreground; Ctrl-C stops it.
 	$(STACK) run $(ONLY)
 
 stack-up: ## Start what is not running in the background; returns once all is healthy.
@@ -137,6 +188,17 @@ stack-down: ## Stop what stack-up started.
 
 stack-status: ## Health of each server, service and Envoy, and who started it.
 	$(STACK) status
+
+seed: ## Load demo data through the public API (categories, products, shoppers, orders).
+	$(STACK) with -- $(RUN) python -m bench.seed
+
+# Locust, headless and bounded: LOAD_USERS shoppers for LOAD_SECONDS, then the summary table.
+LOAD_USERS   ?= 20
+LOAD_SPAWN   ?= 5
+LOAD_SECONDS ?= 60
+load: ## Run the Locust load generator (bench/locustfile.py) headless and print its table.
+	$(STACK) with -- $(RUN) locust -f bench/locustfile.py --headless --only-summary \
+	    -u $(LOAD_USERS) -r $(LOAD_SPAWN) -t $(LOAD_SECONDS)s --stop-timeout 10
 
 clean-data: ## Delete the servers' data and everything else in var/ (refuses while running).
 	$(STACK) clean

@@ -3,8 +3,9 @@
     uv run --frozen python -m gateway.render          # writes var/gateway/envoy.yaml
     uv run --frozen python -m gateway.render --exec   # ... and runs Envoy on it (make run)
 
-Ports come from services.yaml unless the environment overrides them (EMPORIUM_GATEWAY_PORT,
-EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT, EMPORIUM_<NAME>_GRPC_HOST); so do the
+Ports come from services.yaml unless the environment overrides them (EMPORIUM_GATEWAY_ADDRESS,
+EMPORIUM_GATEWAY_PORT, EMPORIUM_GATEWAY_ADMIN_PORT, EMPORIUM_<NAME>_GRPC_PORT,
+EMPORIUM_<NAME>_GRPC_HOST); so do the
 claims every access token must carry (EMPORIUM_JWT_ISSUER, EMPORIUM_JWT_AUDIENCE, as in
 kit.config.AuthSettings). Which RPCs need no token is read from the contracts: each RPC's
 `(emporium.access.v1.access)` option in gen/descriptor/emporium.binpb. Next to the bootstrap it
@@ -148,6 +149,10 @@ class Gateway:
     auth: Auth
     rate_limits: RateLimits
     services: tuple[Service, ...]
+    # The OTLP/gRPC receiver Envoy sends its spans to (EMPORIUM_OTLP_ENDPOINT, host:port), and
+    # the share of new traces it records (EMPORIUM_TRACE_SAMPLE_RATIO); None: no tracing.
+    otlp: tuple[str, int] | None = None
+    trace_sample_ratio: float = 1.0
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -183,7 +188,8 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
     if gw["reflection_service"] not in {s.name for s in services}:
         raise ValueError(f"reflection_service {gw['reflection_service']!r} is not a service")
     return Gateway(
-        address=gw["address"],
+        # A container listens on every interface (EMPORIUM_GATEWAY_ADDRESS=0.0.0.0).
+        address=(environ.get("EMPORIUM_GATEWAY_ADDRESS") or "").strip() or gw["address"],
         port=_port(environ, "EMPORIUM_GATEWAY_PORT", gw["port"]),
         admin_port=_port(environ, "EMPORIUM_GATEWAY_ADMIN_PORT", gw["admin_port"]),
         max_request_bytes=int(gw["max_request_bytes"]),
@@ -209,7 +215,67 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
             credential_rpcs=tuple(limits["credentials"]["rpcs"]),
         ),
         services=services,
+        otlp=_otlp(environ),
+        trace_sample_ratio=float(environ.get("EMPORIUM_TRACE_SAMPLE_RATIO") or 1.0),
     )
+
+
+def _otlp(environ: Mapping[str, str]) -> tuple[str, int] | None:
+    endpoint = (environ.get("EMPORIUM_OTLP_ENDPOINT") or "").strip()
+    if not endpoint:
+        return None
+    host, _, port = endpoint.removeprefix("http://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"EMPORIUM_OTLP_ENDPOINT={endpoint!r} is not host:port")
+    return host, int(port)
+
+
+OTLP_CLUSTER = "otlp"
+
+
+def _tracing(gw: Gateway) -> dict[str, Any]:
+    """Envoy starts the trace of every REST or gRPC call (W3C traceparent to the service) and
+    exports its spans to the logging service's OTLP receiver, as service `gateway`."""
+    return {
+        # A request that arrives with a sampled traceparent keeps its caller's decision.
+        "random_sampling": {"value": gw.trace_sample_ratio * 100},
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": _typed(
+                "envoy.config.trace.v3.OpenTelemetryConfig",
+                grpc_service={"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+                service_name="gateway",
+            ),
+        },
+    }
+
+
+def _otlp_cluster(host: str, port: int) -> dict[str, Any]:
+    return {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": _typed(
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                explicit_http_config={"http2_protocol_options": {}},
+            )
+        },
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": host, "port_value": port}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
 
 
 def _rpcs(descriptor: Path) -> dict[str, int]:
@@ -816,6 +882,8 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
     """The Envoy bootstrap (v3) as a dict, ready to dump as YAML or JSON."""
     _check_rpcs(gw)
     manager = _connection_manager(gw, openapi_json, swagger_ui, public_rpcs(gw))
+    if gw.otlp is not None:
+        manager["tracing"] = _tracing(gw)
     return {
         "node": {"id": "emporium-gateway", "cluster": "emporium-gateway"},
         "admin": {
@@ -858,6 +926,7 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
                 _jwks_cluster(gw),
                 # The "rest" route's cluster, never reached (see there); no hosts, so 503 if it is.
                 {"name": UNROUTED, "type": "STATIC", "load_assignment": {"cluster_name": UNROUTED}},
+                *([_otlp_cluster(*gw.otlp)] if gw.otlp is not None else []),
             ],
         },
     }

@@ -62,10 +62,10 @@ from aio_pika.abc import (
 )
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from pamqp.commands import Basic
 
-from kit import retry, topology
+from kit import retry, telemetry, topology
 from kit.config import RabbitSettings
 from kit.events import (
     Event,
@@ -134,7 +134,8 @@ class QueueSpec:
 # Envelope <-> AMQP message
 
 
-def _message(event: Event) -> aio_pika.Message:
+def _message(event: Event, headers: dict[str, Any] | None = None) -> aio_pika.Message:
+    headers = dict(event.headers) if headers is None else headers
     return aio_pika.Message(
         body=event.data,
         message_id=event.id,
@@ -143,8 +144,29 @@ def _message(event: Event) -> aio_pika.Message:
         timestamp=event.time,
         app_id=event.source,
         delivery_mode=DeliveryMode.PERSISTENT,
-        headers={**event.headers, TIME_HEADER: event.time.isoformat()},
+        headers={**headers, TIME_HEADER: event.time.isoformat()},
     )
+
+
+def _publish_span(event: Event) -> tuple[trace.Span, dict[str, Any]]:
+    """A producer span in the trace of the code that wrote the event (its outbox headers), and
+    the message headers that make the consumer's span its child."""
+    span = tracer.start_span(
+        f"{event.type} publish",
+        context=event.trace_context(),
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation": "publish",
+            "messaging.destination.name": EXCHANGE,
+            "messaging.message.id": event.id,
+            "messaging.rabbitmq.destination.routing_key": event.type,
+        },
+    )
+    headers = dict(event.headers)
+    if span.get_span_context().is_valid:  # not with the API's no-op tracer
+        propagate.inject(headers, context=trace.set_span_in_context(span))
+    return span, headers
 
 
 def _event(message: AbstractIncomingMessage) -> Event:
@@ -516,6 +538,7 @@ class Bus:
         self._exchange = exchange
         self._consumers: list[Consumer] = []
         self._specs: dict[str, QueueSpec] = {}
+        self._depths: asyncio.Task[None] | None = None
         # Resolved when the current connection drops: aiormq may leave the confirms of an
         # abruptly lost connection pending, and a publish must fail then, not hang.
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -569,6 +592,9 @@ class Bus:
         return dict(self._specs)
 
     async def close(self) -> None:
+        if self._depths is not None:
+            self._depths.cancel()
+            await asyncio.gather(self._depths, return_exceptions=True)
         for consumer in self._consumers:
             await consumer.stop()
         await self._connection.close()
@@ -589,6 +615,20 @@ class Bus:
         """
         if not events:
             return
+        spans = [_publish_span(e) for e in events]
+        try:
+            await self._publish(events, [headers for _, headers in spans], confirm_seconds)
+        except PublishError as exc:
+            for span, _ in spans:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            for span, _ in spans:
+                span.end()
+
+    async def _publish(
+        self, events: Sequence[Event], headers: Sequence[dict[str, Any]], confirm_seconds: float
+    ) -> None:
         try:
             async with asyncio.timeout(confirm_seconds):
                 await self._channel.ready()  # type: ignore[attr-defined]
@@ -598,8 +638,8 @@ class Bus:
                 # Tasks start in order and the channel's lock is fair: wire order = list order.
                 confirms = asyncio.gather(
                     *(
-                        self._exchange.publish(_message(e), routing_key=e.type, mandatory=True)
-                        for e in events
+                        self._exchange.publish(_message(e, h), routing_key=e.type, mandatory=True)
+                        for e, h in zip(events, headers, strict=True)
                     ),
                     return_exceptions=True,
                 )
@@ -810,7 +850,24 @@ class Bus:
             key=key,
         )
         self._consumers.append(consumer)
+        if telemetry.exporting() and self._depths is None:
+            self._depths = asyncio.get_running_loop().create_task(self._report_depths())
         return consumer
+
+    async def _report_depths(self, interval: float = 15.0) -> None:
+        """Consumer lag and dead letters as gauges: the ready messages of each consumed queue
+        and of its DLQ, read from the broker every `interval` seconds."""
+        while True:
+            for queue in {c.queue for c in self._consumers}:
+                try:
+                    depth = await self.message_count(queue)
+                    dead = await self.message_count(dead_letter_queue(queue))
+                except Exception as exc:  # broker restarting: report next round
+                    log.debug("cannot read the depth of %s: %s", queue, exc)
+                    continue
+                telemetry.set_gauge("emporium.queue.depth", depth, queue=queue)
+                telemetry.set_gauge("emporium.dlq.depth", dead, queue=queue)
+            await asyncio.sleep(interval)
 
     async def consume(self, queue: str, handler: Handler, **options: Any) -> Consumer:
         """Starts consuming `queue` with `handler` (options as in `consumer`)."""

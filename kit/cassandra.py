@@ -57,6 +57,7 @@ from cassandra.query import (
     Statement,
     named_tuple_factory,
 )
+from opentelemetry import trace
 
 from kit import retry
 from kit.config import CassandraSettings
@@ -75,6 +76,20 @@ __all__ = [
 ]
 
 log = logging.getLogger("emporium.cassandra")
+# OpenTelemetry's cassandra-driver instrumentation wraps only the blocking calls; the async
+# ones this wrapper makes get their client spans here.
+tracer = trace.get_tracer("emporium.cassandra")
+
+
+def _cql(statement: Any) -> str:
+    """The CQL text of a statement, without its values (they may be personal data)."""
+    if isinstance(statement, str):
+        return statement
+    if isinstance(statement, BatchStatement):
+        return "BATCH"
+    prepared = getattr(statement, "prepared_statement", None)
+    return str(getattr(prepared or statement, "query_string", "") or type(statement).__name__)
+
 
 # A row as the driver's namedtuple factory makes it: fields named after the selected columns.
 Row = Any
@@ -290,8 +305,21 @@ class CassandraSession:
         `statement` is CQL text (with `%s` placeholders), a PreparedStatement with `params`, a
         BoundStatement or a BatchStatement. Prefer prepared statements for anything repeated.
         """
-        rf = self._session.execute_async(statement, params)
-        return await _rows_of(rf, all_pages=True)
+        with self._span(statement):
+            rf = self._session.execute_async(statement, params)
+            return await _rows_of(rf, all_pages=True)
+
+    def _span(self, statement: Any) -> Any:
+        cql = _cql(statement)
+        return tracer.start_as_current_span(
+            f"{cql.split(None, 1)[0].upper() if cql else 'CQL'} {self.keyspace}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "db.system": "cassandra",
+                "db.name": self.keyspace,
+                "db.statement": cql[:1000],
+            },
+        )
 
     async def execute_page(
         self,
@@ -317,8 +345,9 @@ class CassandraSession:
         elif isinstance(statement, BatchStatement):
             raise TypeError("a batch has no pages")
         statement.fetch_size = page_size
-        rf = self._session.execute_async(statement, params, paging_state=paging_state)
-        rows = await _rows_of(rf, all_pages=False)
+        with self._span(statement):
+            rf = self._session.execute_async(statement, params, paging_state=paging_state)
+            rows = await _rows_of(rf, all_pages=False)
         # The callback ran after the driver stored the next page's state, so this does not block.
         return rows, rf.result().paging_state
 

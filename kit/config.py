@@ -12,7 +12,11 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_MONGO_URL                  mongodb://127.0.0.1:27017/
     EMPORIUM_REDIS_URL                  redis://127.0.0.1:6379/0
     EMPORIUM_OPENSEARCH_URL             http://127.0.0.1:9200
-    EMPORIUM_OTLP_ENDPOINT              OTLP/gRPC collector for traces and logs (unset: none)
+    EMPORIUM_OTLP_ENDPOINT              OTLP/gRPC collector for traces, logs and metrics
+                                        (unset: none, and tracing costs nothing)
+    EMPORIUM_OTLP_TOKEN                 bearer token the collector asks for (unset: none)
+    EMPORIUM_TRACE_SAMPLE_RATIO         share of new traces recorded, parent-based (1.0)
+    EMPORIUM_METRICS_INTERVAL_SECONDS   how often metrics are exported (15)
     EMPORIUM_LOG_LEVEL                  INFO
     EMPORIUM_KEYSPACE_SUFFIX / EMPORIUM_MONGO_DATABASE_SUFFIX   isolate test runs ("")
     EMPORIUM_JWT_ISSUER / EMPORIUM_JWT_AUDIENCE   claims every access token must carry
@@ -181,13 +185,22 @@ class TelemetrySettings:
     service_name: str
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
+    otlp_token: str | None = None
+    sample_ratio: float = 1.0
+    metrics_interval_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, service_name: str, env: Env = os.environ) -> TelemetrySettings:
+        ratio = number(env, "EMPORIUM_TRACE_SAMPLE_RATIO", 1.0)
+        if not 0.0 <= ratio <= 1.0:
+            raise ConfigError(f"EMPORIUM_TRACE_SAMPLE_RATIO must be in [0, 1], got {ratio}")
         return cls(
             service_name=service_name,
             otlp_endpoint=string(env, "EMPORIUM_OTLP_ENDPOINT", "") or None,
             log_level=string(env, "EMPORIUM_LOG_LEVEL", "INFO").upper(),
+            otlp_token=string(env, "EMPORIUM_OTLP_TOKEN", "") or None,
+            sample_ratio=ratio,
+            metrics_interval_seconds=number(env, "EMPORIUM_METRICS_INTERVAL_SECONDS", 15.0),
         )
 
 

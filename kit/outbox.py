@@ -52,6 +52,7 @@ from cassandra.query import BatchStatement, BatchType
 from cassandra.util import min_uuid_from_time, unix_time_from_uuid1
 from pymongo.errors import DuplicateKeyError
 
+from kit import telemetry
 from kit.events import Event
 
 log = logging.getLogger("emporium.outbox")
@@ -148,6 +149,7 @@ class Relay:
         if self._lease is not None and not await self._lease.hold():
             return 0
         events = await self._outbox.pending(self._batch_size)
+        telemetry.set_gauge("emporium.outbox.backlog", len(events))
         if not events:
             return 0
         # Raises unless every event was confirmed; then nothing is marked and all are retried.

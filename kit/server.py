@@ -30,14 +30,20 @@ import grpc
 import yaml
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from opentelemetry import metrics
 
-from kit import auth, errors
+from kit import auth, errors, telemetry
 from kit.config import ROOT, SERVICES_YAML, ServerSettings
 
 log = logging.getLogger("emporium.server")
 access_log = logging.getLogger("emporium.access")
+# RED metrics per RPC (rate and errors from the count by status, duration from the histogram);
+# a no-op until kit.telemetry installs a meter provider.
+_rpc_duration = metrics.get_meter("emporium.server").create_histogram(
+    "rpc.server.duration", unit="ms", description="duration of each RPC served, by status"
+)
 
 DESCRIPTOR_SET = ROOT / "gen/descriptor/emporium.binpb"
 
@@ -244,11 +250,15 @@ class AccessLogInterceptor(_Interceptor):
             raise
         finally:
             _CALLER_SINK.reset(token)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            status = code.name if isinstance(code, grpc.StatusCode) else str(code)
+            if telemetry.exporting():
+                _rpc_duration.record(elapsed_ms, {"rpc.method": method, "rpc.grpc.status": status})
             access_log.info(
                 "%s %s %.1fms user=%s peer=%s",
                 method,
-                code.name if isinstance(code, grpc.StatusCode) else code,
-                (time.perf_counter() - started) * 1000,
+                status,
+                elapsed_ms,
                 caller[0].user_id if caller[0] else "-",
                 context.peer(),
             )
@@ -258,9 +268,11 @@ def interceptors(verifier: auth.TokenVerifier | None) -> list[grpc.aio.ServerInt
     """The chain, outermost first: trace, log what the client saw, map errors, then auth."""
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    # Tracing is outermost so that the access log line carries the call's trace id.
+    # Tracing is outermost so that the access log line carries the call's trace id; without an
+    # SDK tracer (no exporter) there is no tracing interceptor at all: no per-call cost.
+    tracing = [aio_server_interceptor()] if telemetry.tracing() else []
     return [
-        aio_server_interceptor(),
+        *tracing,
         AccessLogInterceptor(),
         ErrorInterceptor(),
         DeadlineInterceptor(),
@@ -298,6 +310,29 @@ def _all_proto_services() -> list[str]:
     return [svc["proto_service"] for svc in doc["services"].values()]
 
 
+class MethodAwareReflection(reflection.aio.ReflectionServicer):
+    """grpcio's reflection, answering for method symbols too (grpc/grpc#34743).
+
+    `grpcurl describe pkg.Service.Method` asks for the file containing the method's symbol;
+    protobuf's Python DescriptorPool.FindFileContainingSymbol finds messages, enums, services
+    and fields but not methods, so grpcio answers NOT_FOUND. A method lives in its service's
+    file: when the pool does not know the symbol and its parent is a service with a method of
+    that name, answer for the service. General to any grpcio server; worth proposing upstream.
+    """
+
+    def _file_containing_symbol(
+        self, request: reflection_pb2.ServerReflectionRequest, fully_qualified_name: str
+    ) -> reflection_pb2.ServerReflectionResponse:
+        parent, _, method = fully_qualified_name.rpartition(".")
+        try:
+            self._pool.FindFileContainingSymbol(fully_qualified_name)
+        except KeyError:
+            with contextlib.suppress(KeyError):
+                if method in self._pool.FindServiceByName(parent).methods_by_name:
+                    return super()._file_containing_symbol(request, parent)
+        return super()._file_containing_symbol(request, fully_qualified_name)
+
+
 def reflected_services(settings: ServerSettings, own: Iterable[str]) -> list[str]:
     """What reflection lists: everything for the gateway's reflection target, else our own."""
     names = list(own)
@@ -316,14 +351,22 @@ async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, in
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        # Envoy pings its upstream connections every 30 s (gateway/render.py), idle or not.
+        # grpc's defaults take pings on a connection without calls as abuse and, after two,
+        # send GOAWAY "too_many_pings", which Envoy turns into a 503 for the next request.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ]
     server = grpc.aio.server(interceptors=interceptors(app.verifier), options=options)
     for add, servicer in app.servicers:
         add(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        reflected_services(settings, app.service_names), server, pool=full_descriptor_pool()
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        MethodAwareReflection(
+            reflected_services(settings, app.service_names), pool=full_descriptor_pool()
+        ),
+        server,
     )
     port = server.add_insecure_port(settings.address)
     if port == 0:

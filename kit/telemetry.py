@@ -1,19 +1,36 @@
-"""Telemetry set-up: stdlib logging with trace ids, OpenTelemetry traces and logs over OTLP.
+"""Telemetry set-up: logging with trace ids; OpenTelemetry traces, logs and metrics over OTLP.
 
 Every service calls `setup(settings)` once at start. Log lines always go to stderr (the process
-runner prefixes and keeps them) with the current trace and span id, so a line found in a log
-search leads to its trace. When `EMPORIUM_OTLP_ENDPOINT` is set, spans and log records are also
-exported over OTLP/gRPC to the logging service, which indexes them in Elasticsearch.
+runner prefixes and keeps them) with the current trace id, so a line found in a log search
+leads to its trace. When `EMPORIUM_OTLP_ENDPOINT` is set, spans, log records (with their trace
+and span ids) and metrics are also exported over OTLP/gRPC to the logging service.
+
+Cost (issue 18): without an endpoint nothing is installed: the OpenTelemetry API stays its
+no-op self and the server adds no tracing interceptor, so a call pays nothing for telemetry.
+With one, traces are sampled parent-based with `EMPORIUM_TRACE_SAMPLE_RATIO` (a call whose
+caller sampled it is always recorded, one that starts a trace is recorded with that
+probability), so an unsampled call creates only a non-recording span, and exporting happens in
+batches on the SDK's background threads.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind
 
 from kit.config import TelemetrySettings
 
@@ -42,25 +59,105 @@ class _TraceIds(logging.Filter):
         return True
 
 
-def setup(settings: TelemetrySettings) -> TracerProvider:
-    """Configures logging and tracing for this process; returns the tracer provider."""
+# The gauges a service reports (set with `set_gauge`, read when metrics are exported).
+GAUGES = {
+    "emporium.outbox.backlog": "events waiting in the outbox at the relay's last pass "
+    "(up to its batch size)",
+    "emporium.queue.depth": "messages ready in a consumed queue (consumer lag)",
+    "emporium.dlq.depth": "messages in a consumed queue's dead-letter queue",
+}
+_gauge_values: dict[str, dict[tuple[tuple[str, str], ...], float]] = {n: {} for n in GAUGES}
+_exporting = False
+
+
+def exporting() -> bool:
+    """Whether this process exports telemetry (setup found an OTLP endpoint)."""
+    return _exporting
+
+
+def tracing() -> bool:
+    """Whether spans are recorded here (an SDK tracer provider is installed): without one the
+    server adds no tracing interceptor."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def set_gauge(name: str, value: float, **attributes: str) -> None:
+    """Records the current value of one of GAUGES for these attributes (cheap: a dict write)."""
+    _gauge_values[name][tuple(sorted(attributes.items()))] = value
+
+
+def _observe(name: str):
+    def callback(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, dict(k)) for k, v in list(_gauge_values[name].items())]
+
+    return callback
+
+
+class RequestRoots(Sampler):
+    """Starts traces at requests and messages, never at a background task's client call (an
+    outbox poll on Redis every 100 ms would otherwise be a trace of its own); a root that
+    qualifies is kept with probability `ratio`."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context,
+        trace_id,
+        name,
+        kind=None,
+        attributes=None,
+        links=None,
+        trace_state=None,
+    ) -> SamplingResult:
+        if kind == SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self._ratio.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"RequestRoots({self._ratio.get_description()})"
+
+
+def setup(settings: TelemetrySettings) -> TracerProvider | None:
+    """Configures logging, and tracing + metrics when exporting; returns the tracer provider."""
+    global _exporting
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceIds())
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    # The Cassandra driver and aio-pika narrate every connection at INFO.
-    for chatty in ("cassandra", "aio_pika", "aiormq"):
+    # The Cassandra driver and aio-pika narrate every connection, httpx every request, at INFO.
+    for chatty in ("cassandra", "aio_pika", "aiormq", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     logging.getLogger("cassandra.protocol").addFilter(_UseKeyspaceWarning())
+    if not settings.otlp_endpoint:
+        return None
 
-    resource = Resource.create({"service.name": f"emporium-{settings.service_name}"})
-    provider = TracerProvider(resource=resource)
-    if settings.otlp_endpoint:
-        _export_over_otlp(settings, provider, resource, root)
+    # service.name is the contract's plain name ("order"), what the search API filters on.
+    resource = Resource.create(
+        {"service.name": settings.service_name, "service.namespace": "emporium"}
+    )
+    provider = TracerProvider(
+        resource=resource, sampler=ParentBased(RequestRoots(settings.sample_ratio))
+    )
+    _export_over_otlp(settings, provider, resource, root)
     trace.set_tracer_provider(provider)
+    _instrument_clients()
+    _exporting = True
     return provider
+
+
+def _instrument_clients() -> None:
+    # Outgoing gRPC calls carry the trace context (and get client spans); Redis calls get spans.
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    GrpcAioInstrumentorClient().instrument()
+    RedisInstrumentor().instrument()
 
 
 def _export_over_otlp(
@@ -71,16 +168,32 @@ def _export_over_otlp(
 ) -> None:
     # Imported here: the exporters pull in grpc channels that a process without OTLP never needs.
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    endpoint = settings.otlp_endpoint
+    headers = {"authorization": f"Bearer {settings.otlp_token}"} if settings.otlp_token else None
     provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True))
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=headers))
     )
     logs = LoggerProvider(resource=resource)
     logs.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=settings.otlp_endpoint, insecure=True))
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True, headers=headers))
     )
-    root.addHandler(LoggingHandler(logger_provider=logs))
+    otlp_handler = LoggingHandler(logger_provider=logs)
+    # The exporters' own complaints (receiver down) must not be exported in turn.
+    otlp_handler.addFilter(lambda record: not record.name.startswith("opentelemetry"))
+    root.addHandler(otlp_handler)
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=endpoint, insecure=True, headers=headers),
+        export_interval_millis=int(settings.metrics_interval_seconds * 1000),
+    )
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
+    meter = metrics.get_meter("emporium")
+    for name, description in GAUGES.items():
+        meter.create_observable_gauge(name, callbacks=[_observe(name)], description=description)

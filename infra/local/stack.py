@@ -66,6 +66,8 @@ SERVER_PORTS = {
     "redis": ("REDIS_PORT",),
 }
 INFRA_PORT_VARIABLES = tuple(v for ports in SERVER_PORTS.values() for v in ports)
+# The logging service's OTLP/gRPC receiver (the standard port), moved like the others.
+OTLP_PORT = 4317
 GROUPS = ("all", "servers", "services")
 DEFAULT_TIMEOUT = 600.0  # seconds to healthy; a cold CI machine starts Cassandra in ~45 s
 POLL_SECONDS = 1.0
@@ -127,6 +129,8 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         for variable, default in moved.items():
             if not env.get(variable):
                 env[variable] = _offset_port(variable, default, offset)
+    if not env.get("EMPORIUM_OTLP_PORT"):
+        env["EMPORIUM_OTLP_PORT"] = _offset_port("EMPORIUM_OTLP_PORT", OTLP_PORT, offset)
     env = _source_env_sh(env)
     host = "127.0.0.1"
     env.update(
@@ -136,6 +140,9 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         EMPORIUM_MONGO_URL=f"mongodb://{host}:{env['MONGO_PORT']}/",
         EMPORIUM_REDIS_URL=f"redis://{host}:{env['REDIS_PORT']}/0",
         EMPORIUM_OPENSEARCH_URL=f"http://{host}:{env['OPENSEARCH_PORT']}",
+        # Every service exports its spans, logs and metrics to the logging service's receiver.
+        EMPORIUM_OTLP_ENDPOINT=env.get("EMPORIUM_OTLP_ENDPOINT")
+        or f"{host}:{env['EMPORIUM_OTLP_PORT']}",
         # Service logs reach the runner line by line, not in 8 KiB blocks.
         PYTHONUNBUFFERED="1",
     )
@@ -155,6 +162,8 @@ def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, 
         "EMPORIUM_MONGO_URL",
         "EMPORIUM_REDIS_URL",
         "EMPORIUM_OPENSEARCH_URL",
+        "EMPORIUM_OTLP_PORT",
+        "EMPORIUM_OTLP_ENDPOINT",
     ]
     out = {n: env[n] for n in names if n in env}
     out["EMPORIUM_GATEWAY_PORT"] = str(gw.port)

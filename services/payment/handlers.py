@@ -206,6 +206,14 @@ class PaymentHandlers:
                 after = payment.failed(result.failure_code, result.message, now, result.charge_id)
             if await self.payments.save(after):
                 payment = after
+                if not result.succeeded:
+                    # An operator searching the logs for failed payments finds it (WARNING).
+                    log.warning(
+                        "payment %s for order %s declined: %s",
+                        payment.id,
+                        order_id,
+                        result.failure_code.value,
+                    )
                 break
             payment = await self._reload(order_id)
         await self.announce(payment)

@@ -39,8 +39,6 @@ def test_grpcurl_lists_every_service_through_the_gateway(
 def test_grpcurl_describes_services_and_messages_through_the_gateway(
     gateway: render.Gateway, grpcurl: str, service_address: Callable[[str], str]
 ) -> None:
-    # Describing one method (`...UserService.Register`) fails on any Python server: grpcio's
-    # reflection does not resolve method symbols (grpc/grpc#34743). Services and messages work.
     service_address(gateway.reflection_service)
     address = f"127.0.0.1:{gateway.port}"
     user = grpcurl_out(grpcurl, address, "describe", "emporium.user.v1.UserService")
@@ -52,6 +50,21 @@ def test_grpcurl_describes_services_and_messages_through_the_gateway(
     assert "string email = " in request
 
 
+def test_grpcurl_describes_a_method_through_the_gateway(
+    gateway: render.Gateway, grpcurl: str, service_address: Callable[[str], str]
+) -> None:
+    # grpcio's reflection alone cannot (grpc/grpc#34743); kit.server.MethodAwareReflection can.
+    service_address(gateway.reflection_service)
+    method = grpcurl_out(
+        grpcurl,
+        f"127.0.0.1:{gateway.port}",
+        "describe",
+        "emporium.order.v1.OrderService.PlaceOrder",
+    )
+    assert "is a method:" in method
+    assert "rpc PlaceOrder ( .emporium.order.v1.PlaceOrderRequest )" in method
+
+
 @pytest.mark.parametrize("name", existing_services() or ["user"])
 def test_grpcurl_lists_a_service_on_its_own_port(
     name: str, gateway: render.Gateway, grpcurl: str, service_address: Callable[[str], str]
@@ -59,3 +72,20 @@ def test_grpcurl_lists_a_service_on_its_own_port(
     listed = grpcurl_out(grpcurl, service_address(name), "list").split()
     assert gateway.service(name).proto_service in listed
     assert "grpc.health.v1.Health" in listed
+
+
+@pytest.mark.parametrize("name", existing_services() or ["user"])
+def test_grpcurl_describes_each_method_of_a_service_on_its_own_port(
+    name: str, gateway: render.Gateway, grpcurl: str, service_address: Callable[[str], str]
+) -> None:
+    address = service_address(name)
+    prefix = gateway.service(name).grpc_prefix
+    methods = [
+        path.removeprefix(prefix)
+        for path in render._rpcs(render.DESCRIPTOR)
+        if path.startswith(prefix)
+    ]
+    assert methods
+    for method in methods:
+        out = grpcurl_out(grpcurl, address, "describe", f"{prefix.strip('/')}.{method}")
+        assert f"rpc {method} (" in out

@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from emporium.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 from google.api import httpbody_pb2
+from google.protobuf import descriptor_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -122,6 +123,31 @@ async def test_reflection_on_the_gateway_target_lists_every_emporium_service(ser
     names = {s.name for s in reply.list_services_response.service}
     assert {"emporium.user.v1.UserService", "emporium.order.v1.OrderService"} <= names
     assert "grpc.health.v1.Health" in names
+
+
+async def _file_containing(served, symbol: str) -> reflection_pb2.ServerReflectionResponse:
+    call = reflection_pb2_grpc.ServerReflectionStub(served.channel).ServerReflectionInfo()
+    await call.write(reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol))
+    reply = await call.read()
+    await call.done_writing()
+    return reply
+
+
+async def test_reflection_finds_the_file_of_a_method_as_grpcurl_describe_asks(served):
+    # grpc/grpc#34743: grpcio's reflection alone answers NOT_FOUND for a method's symbol.
+    reply = await _file_containing(served, "emporium.order.v1.OrderService.PlaceOrder")
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in reply.file_descriptor_response.file_descriptor_proto
+    ]
+    assert files[0].name == "emporium/order/v1/order_service.proto"
+    (service,) = [s for s in files[0].service if s.name == "OrderService"]
+    assert "PlaceOrder" in [m.name for m in service.method]
+
+
+async def test_reflection_still_answers_not_found_for_an_unknown_method(served):
+    reply = await _file_containing(served, "emporium.order.v1.OrderService.NoSuchMethod")
+    assert reply.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
 
 
 async def test_a_public_rpc_answers_without_a_token(served):

@@ -30,9 +30,10 @@ class LoggingServiceStub:
     """Searches the logs and traces of every Emporium service, for admins and operators.
 
     The services export their logs and spans with OpenTelemetry over OTLP; the logging service
-    receives them on the standard OTLP endpoints (OTLP/gRPC LogsService and TraceService on
-    port 4317, OTLP/HTTP on port 4318), whose contracts are OpenTelemetry's and are not
-    repeated here, and which are not exposed through the gateway. It indexes them in
+    receives them on the standard OTLP/gRPC endpoints (LogsService, TraceService and
+    MetricsService on port 4317, loopback only, optionally behind a bearer token), whose
+    contracts are OpenTelemetry's and are not repeated here, and which are not exposed through
+    the gateway. It indexes them in
     Elasticsearch in time-based data streams, in bulk, and keeps them for a configurable period
     (7 days by default). This service is the read side.
     """
@@ -69,9 +70,10 @@ class LoggingServiceServicer:
     """Searches the logs and traces of every Emporium service, for admins and operators.
 
     The services export their logs and spans with OpenTelemetry over OTLP; the logging service
-    receives them on the standard OTLP endpoints (OTLP/gRPC LogsService and TraceService on
-    port 4317, OTLP/HTTP on port 4318), whose contracts are OpenTelemetry's and are not
-    repeated here, and which are not exposed through the gateway. It indexes them in
+    receives them on the standard OTLP/gRPC endpoints (LogsService, TraceService and
+    MetricsService on port 4317, loopback only, optionally behind a bearer token), whose
+    contracts are OpenTelemetry's and are not repeated here, and which are not exposed through
+    the gateway. It indexes them in
     Elasticsearch in time-based data streams, in bulk, and keeps them for a configurable period
     (7 days by default). This service is the read side.
     """
@@ -155,9 +157,10 @@ class LoggingService:
     """Searches the logs and traces of every Emporium service, for admins and operators.
 
     The services export their logs and spans with OpenTelemetry over OTLP; the logging service
-    receives them on the standard OTLP endpoints (OTLP/gRPC LogsService and TraceService on
-    port 4317, OTLP/HTTP on port 4318), whose contracts are OpenTelemetry's and are not
-    repeated here, and which are not exposed through the gateway. It indexes them in
+    receives them on the standard OTLP/gRPC endpoints (LogsService, TraceService and
+    MetricsService on port 4317, loopback only, optionally behind a bearer token), whose
+    contracts are OpenTelemetry's and are not repeated here, and which are not exposed through
+    the gateway. It indexes them in
     Elasticsearch in time-based data streams, in bulk, and keeps them for a configurable period
     (7 days by default). This service is the read side.
     """

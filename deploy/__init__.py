@@ -1,0 +1,1 @@
+"""Deployment files (Helm chart, Compose) generated from the service list."""
