@@ -101,6 +101,8 @@ gen: $(OPENAPI_PLUGIN) ## Regenerate gen/ (Python stubs, descriptor set, OpenAPI
 	    $(PROTO_FILES) google/rpc/error_details.proto
 	$(PROTOC) -Iprotos -Iprotos/third_party --plugin=protoc-gen-openapi=$(OPENAPI_PLUGIN) \
 	    --openapi_out=$(GEN_OUT)/openapi --openapi_opt='$(OPENAPI_OPTS)' $(PROTO_FILES)
+	# Security schemes and error responses the generator cannot know (gateway/openapi.py).
+	$(RUN) python -m gateway.openapi $(GEN_OUT)/openapi/openapi.yaml $(GEN_OUT)/descriptor/emporium.binpb
 
 $(HELM):
 	GOBIN=$(dir $@) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)

@@ -153,6 +153,11 @@ class Gateway:
     # the share of new traces it records (EMPORIUM_TRACE_SAMPLE_RATIO); None: no tracing.
     otlp: tuple[str, int] | None = None
     trace_sample_ratio: float = 1.0
+    # The address Envoy connects to the services from ("": the OS picks), so the user service
+    # can tell the gateway (whose x-forwarded-for it trusts) from a direct caller on the same
+    # host. EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS overrides it ("" in Kubernetes, where
+    # the gateway pods' network is trusted instead).
+    upstream_source_address: str = ""
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -217,6 +222,10 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
         services=services,
         otlp=_otlp(environ),
         trace_sample_ratio=float(environ.get("EMPORIUM_TRACE_SAMPLE_RATIO") or 1.0),
+        upstream_source_address=environ.get(
+            "EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS",
+            str(gw.get("upstream_source_address") or ""),
+        ).strip(),
     )
 
 
@@ -485,38 +494,62 @@ def _token_bucket(bucket: Bucket) -> dict[str, Any]:
 
 
 def _rate_limit(gw: Gateway) -> dict[str, Any]:
-    """The local (per Envoy process) token buckets: a default one and one per credential RPC.
+    """Token buckets per client address (this Envoy process's): one for everything a client
+    sends, and one per credential RPC and client, so one client's flood of Login calls never
+    refuses another client's sign-in.
 
-    It runs after the transcoder, so REST and native gRPC alike carry the gRPC path, and the
-    descriptor of a request is its :path. A request takes a token from the default bucket and,
-    if it is a credential RPC, one from that RPC's bucket; either being empty is a 429.
+    It runs after the transcoder, so REST and native gRPC alike carry the gRPC path. Each
+    request yields two descriptors, (rpc, client address) and (client address); buckets are
+    made per distinct address as clients appear (wildcard descriptors, an LRU of
+    MAX_RATE_LIMITED_CLIENTS per descriptor). Either bucket being empty is a 429 with
+    retry-after. The client address is the connection's peer (use_remote_address, no trusted
+    hops), never a header the client sent. With several gateway replicas each limits on its
+    own; the README says how a global limit (envoyproxy/ratelimit on Redis) would replace it.
     """
     limits = gw.rate_limits
+    client = {"remote_address": {}}
     return _typed(
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
         stat_prefix="gateway",
+        # Only for a request no descriptor matches (none: every request has a peer address).
         token_bucket=_token_bucket(limits.default),
         # Both default to 0 %: without them the filter counts nothing and limits nothing.
         filter_enabled={"default_value": _always(), "runtime_key": "rate_limit.enabled"},
         filter_enforced={"default_value": _always(), "runtime_key": "rate_limit.enforced"},
         rate_limits=[
-            {"actions": [{"request_headers": {"header_name": ":path", "descriptor_key": "rpc"}}]}
+            {
+                "actions": [
+                    {"request_headers": {"header_name": ":path", "descriptor_key": "rpc"}},
+                    client,
+                ]
+            },
+            {"actions": [client]},
         ],
         descriptors=[
+            *(
+                {
+                    "entries": [{"key": "rpc", "value": rpc}, {"key": "remote_address"}],
+                    "token_bucket": _token_bucket(limits.credentials),
+                }
+                for rpc in limits.credential_rpcs
+            ),
             {
-                "entries": [{"key": "rpc", "value": rpc}],
-                "token_bucket": _token_bucket(limits.credentials),
-            }
-            for rpc in limits.credential_rpcs
+                "entries": [{"key": "remote_address"}],
+                "token_bucket": _token_bucket(limits.default),
+            },
         ],
-        # A credential RPC counts against the default bucket too, not instead of it.
-        always_consume_default_token_bucket=True,
+        max_dynamic_descriptors=MAX_RATE_LIMITED_CLIENTS,
         # x-ratelimit-limit / -remaining / -reset on every response the filter sees.
         enable_x_ratelimit_headers="DRAFT_VERSION_03",
         # gRPC clients see RESOURCE_EXHAUSTED rather than UNAVAILABLE (which invites a retry).
         rate_limited_as_resource_exhausted=True,
         response_headers_to_add=[_header("retry-after", "1")],
     )
+
+
+# Clients tracked at once per wildcard descriptor; the least recently seen is dropped (and
+# starts again with a full bucket if it comes back).
+MAX_RATE_LIMITED_CLIENTS = 20000
 
 
 def _jwt_authn(gw: Gateway, public: tuple[str, ...]) -> dict[str, Any]:
@@ -575,9 +608,34 @@ def _jwt_authn(gw: Gateway, public: tuple[str, ...]) -> dict[str, Any]:
     )
 
 
-# Envoy's own refusals that REST clients get as a google.rpc.Status JSON body, the same shape as
-# a service's error (so a 401 reads the same whether Envoy or the service refused the token).
-STATUS_BODIES = {401: code_pb2.UNAUTHENTICATED, 429: code_pb2.RESOURCE_EXHAUSTED}
+# Envoy's own refusals (and the transcoder's), which REST clients get as a google.rpc.Status JSON
+# body, the same shape as a service's error: HTTP status -> the canonical code in the body. A
+# status not listed keeps Envoy's body.
+STATUS_BODIES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    408: code_pb2.DEADLINE_EXCEEDED,
+    411: code_pb2.INVALID_ARGUMENT,
+    413: code_pb2.INVALID_ARGUMENT,
+    414: code_pb2.INVALID_ARGUMENT,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    431: code_pb2.INVALID_ARGUMENT,
+    500: code_pb2.INTERNAL,
+    502: code_pb2.UNAVAILABLE,
+    503: code_pb2.UNAVAILABLE,
+    504: code_pb2.DEADLINE_EXCEEDED,
+}
+# Input too large can never succeed on a retry: the message names the limit instead of echoing
+# Envoy's text (which says neither).
+LIMIT_MESSAGES = {
+    413: "the request body is larger than the gateway's limit of {max_request_bytes} bytes",
+    431: "the request headers (with the URL) are larger than the gateway's limit of "
+    "{max_request_headers_kb} KiB",
+}
 
 
 def _status_is(status: int) -> dict[str, Any]:
@@ -585,44 +643,59 @@ def _status_is(status: int) -> dict[str, Any]:
     return {"status_code_filter": {"comparison": {"op": "EQ", "value": value}}}
 
 
-def _local_replies() -> dict[str, Any]:
+def _cel(expression: str) -> dict[str, Any]:
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": _typed(
+                "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                expression=expression,
+            ),
+        }
+    }
+
+
+def _local_replies(gw: Gateway) -> dict[str, Any]:
     """Envoy's own answers, made to read like the services' (first matching mapper wins).
 
     - jwt_authn answers a token for another audience with 403 (PERMISSION_DENIED over gRPC);
       every other bad token is 401. A wrong audience is a bad token too (kit/auth.py says
       UNAUTHENTICATED): 401 it is. Matched by jwt_authn's response code details, so a 403 from
       any other filter stays a 403.
-    - The 401 and 429 that REST clients get carry a google.rpc.Status JSON body. Only transcoded
-      (REST) requests, which carry x-envoy-original-path by then: native gRPC clients get the
-      status in grpc-status / grpc-message, which a JSON body would garble.
+    - Every error Envoy or the transcoder answers a REST client itself (404 for an unknown
+      path, 400 for broken JSON or a bad query parameter, 413, 431, 429, 401 ...) carries a
+      google.rpc.Status JSON body. REST requests are those that are not gRPC, or were until the
+      transcoder made them so (they carry x-envoy-original-path then): native gRPC clients get
+      the status in grpc-status / grpc-message, which a JSON body would garble.
     """
-    rest = {"header_filter": {"header": {"name": "x-envoy-original-path", "present_match": True}}}
-    wrong_audience = {
-        "extension_filter": {
-            "name": "envoy.access_loggers.extension_filters.cel",
-            "typed_config": _typed(
-                "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                expression="response.code_details.startsWith('jwt_authn_access_denied')"
-                " && response.code == 403",
-            ),
-        }
+    rest = _cel(
+        "'x-envoy-original-path' in request.headers || !('content-type' in request.headers"
+        " && request.headers['content-type'].startsWith('application/grpc'))"
+    )
+    wrong_audience = _cel(
+        "response.code_details.startsWith('jwt_authn_access_denied') && response.code == 403"
+    )
+    limits = {
+        "max_request_bytes": gw.max_request_bytes,
+        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
     }
 
-    def body(code: int) -> dict[str, Any]:
-        return {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []}}
+    def body(status: int, code: int) -> dict[str, Any]:
+        message = LIMIT_MESSAGES.get(status, "%LOCAL_REPLY_BODY%")
+        return {"json_format": {"code": code, "message": message.format(**limits), "details": []}}
 
     return {
         "mappers": [
             {
                 "filter": {"and_filter": {"filters": [wrong_audience, rest]}},
                 "status_code": 401,
-                "body_format_override": body(code_pb2.UNAUTHENTICATED),
+                "body_format_override": body(401, code_pb2.UNAUTHENTICATED),
             },
             {"filter": wrong_audience, "status_code": 401},
             *(
                 {
                     "filter": {"and_filter": {"filters": [_status_is(status), rest]}},
-                    "body_format_override": body(code),
+                    "body_format_override": body(status, code),
                 }
                 for status, code in STATUS_BODIES.items()
             ),
@@ -653,6 +726,12 @@ ACCESS_LOG_FORMAT = {
 }
 
 
+# Envoy's default is 60 KiB; a path of that size would reach a service twice (:path and
+# x-envoy-original-path), beyond gRPC's metadata limit (RESOURCE_EXHAUSTED, a 429 that invites
+# retries). 16 KiB leaves room for any real URL and token.
+MAX_REQUEST_HEADERS_KB = 16
+
+
 def _connection_manager(
     gw: Gateway, openapi_json: Path, swagger_ui: Path, public: tuple[str, ...]
 ) -> dict[str, Any]:
@@ -669,7 +748,9 @@ def _connection_manager(
         # /v1/../admin and //v1 are normalised before routing, so routes cannot be sidestepped.
         normalize_path=True,
         merge_slashes=True,
-        local_reply_config=_local_replies(),
+        local_reply_config=_local_replies(gw),
+        # The request line and headers together; above it, 431 (a URL is a header here).
+        max_request_headers_kb=MAX_REQUEST_HEADERS_KB,
         access_log=[
             {
                 "name": "envoy.access_loggers.stdout",
@@ -848,9 +929,15 @@ def _check_rpcs(gw: Gateway, descriptor: Path = DESCRIPTOR) -> None:
         raise ValueError(f"{JWKS_RPC} must be ACCESS_PUBLIC: Envoy fetches it without a token")
 
 
-def _cluster(s: Service) -> dict[str, Any]:
+def _cluster(s: Service, source_address: str = "") -> dict[str, Any]:
     endpoint = {"address": {"socket_address": {"address": s.host, "port_value": s.port}}}
+    bind = (
+        {"upstream_bind_config": {"source_address": {"address": source_address, "port_value": 0}}}
+        if source_address
+        else {}
+    )
     return {
+        **bind,
         "name": s.cluster,
         # DNS, so the same config works with a Kubernetes service name as the host.
         "type": "STRICT_DNS",
@@ -922,7 +1009,7 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
                 _jwks_listener(gw),
             ],
             "clusters": [
-                *(_cluster(s) for s in gw.services),
+                *(_cluster(s, gw.upstream_source_address) for s in gw.services),
                 _jwks_cluster(gw),
                 # The "rest" route's cluster, never reached (see there); no hosts, so 503 if it is.
                 {"name": UNROUTED, "type": "STATIC", "load_assignment": {"cluster_name": UNROUTED}},

@@ -12,11 +12,19 @@ another service), so every server verifies the bearer token again:
 Tokens are JWTs signed with an asymmetric key (ES256) by the user service, which publishes its
 keys as a JWK Set (`GetJwks`, `/.well-known/jwks.json`). `JwtVerifier` takes any async source of
 that document and refreshes it when a token names a key id it has not seen (key rotation).
+
+A token is also refused once its user was disabled, deleted or given other roles: the user
+service keeps a revocation mark per such user ("tokens issued before T are refused") for one
+token lifetime, and `Revocations` holds a copy of those marks that is at most a second old
+(refetched on demand through `ListTokenRevocations`), so revocation bites within seconds on
+every service, through the gateway (which forwards to a service that checks) or directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -31,6 +39,8 @@ from google.protobuf import descriptor_pool
 
 from kit import errors
 from kit.config import AuthSettings
+
+log = logging.getLogger("emporium.auth")
 
 ADMIN_ROLE = "admin"
 ALGORITHMS = ("ES256",)
@@ -80,6 +90,41 @@ class TokenVerifier(Protocol):
 
 # The JWK Set document (JSON bytes), from wherever the service gets it.
 KeySource = Callable[[], Awaitable[bytes]]
+# The live revocation marks: revocation_key(user id) -> epoch seconds before which that user's
+# tokens (their `iat`) are refused.
+RevocationSource = Callable[[], Awaitable[Mapping[str, float]]]
+
+
+def revocation_key(user_id: str) -> str:
+    """How ListTokenRevocations names an account: the hex SHA-256 of its id."""
+    return hashlib.sha256(user_id.encode()).hexdigest()
+
+
+class Revocations:
+    """A copy of the revocation marks, at most `max_age_seconds` old when a token is checked.
+
+    Refetched on demand (one fetch at a time, whoever asks first), so an idle service costs
+    nothing. If the source is unreachable the last marks keep applying and the next check
+    tries again: an outage of the user service does not turn into an outage of every service.
+    """
+
+    def __init__(self, source: RevocationSource, *, max_age_seconds: float = 1.0) -> None:
+        self._source = source
+        self.max_age = max_age_seconds
+        self._marks: Mapping[str, float] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def valid_after(self, user_id: str) -> float | None:
+        if time.monotonic() - self._fetched_at >= self.max_age:
+            async with self._lock:
+                if time.monotonic() - self._fetched_at >= self.max_age:
+                    try:
+                        self._marks = dict(await self._source())
+                    except Exception as error:  # keep the last marks; retry on the next check
+                        log.warning("token revocations cannot be fetched: %s", error)
+                    self._fetched_at = time.monotonic()
+        return self._marks.get(revocation_key(user_id))
 
 
 class JwtVerifier:
@@ -93,8 +138,10 @@ class JwtVerifier:
         audience: str,
         leeway_seconds: float = 5.0,
         refresh_interval_seconds: float = 30.0,
+        revocations: Revocations | None = None,
     ) -> None:
         self._source = keys
+        self.revocations = revocations
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway_seconds
@@ -152,6 +199,13 @@ class JwtVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise errors.Unauthenticated("the access token's roles claim is malformed")
+        if self.revocations is not None:
+            valid_after = await self.revocations.valid_after(str(claims["sub"]))
+            if valid_after is not None and float(claims["iat"]) < valid_after:
+                raise errors.Unauthenticated(
+                    "the access token was revoked (the account was disabled, deleted or its "
+                    "roles changed); sign in again"
+                )
         return Principal(
             user_id=str(claims["sub"]),
             roles=frozenset(str(r) for r in roles),
@@ -231,6 +285,23 @@ class UserServiceJwks:
         reply = await stub.GetJwks(user_service_pb2.GetJwksRequest(), timeout=self.timeout)
         return reply.data
 
+    async def revocations(self) -> dict[str, float]:
+        """A RevocationSource: the user service's `ListTokenRevocations`, on the same channel."""
+        from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(
+                self.address, options=[("grpc.enable_http_proxy", 0)]
+            )
+        stub = user_service_pb2_grpc.UserServiceStub(self._channel)
+        reply = await stub.ListTokenRevocations(
+            user_service_pb2.ListTokenRevocationsRequest(), timeout=self.timeout
+        )
+        return {
+            r.user_id_sha256: r.valid_after_time.seconds + r.valid_after_time.nanos / 1e9
+            for r in reply.revocations
+        }
+
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
@@ -241,4 +312,10 @@ def user_service_verifier(
 ) -> tuple[JwtVerifier, Callable[[], Awaitable[None]]]:
     """The verifier every service but the user service uses, and the coroutine that closes it."""
     keys = UserServiceJwks(user_address)
-    return JwtVerifier(keys, issuer=settings.issuer, audience=settings.audience), keys.close
+    verifier = JwtVerifier(
+        keys,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        revocations=Revocations(keys.revocations),
+    )
+    return verifier, keys.close

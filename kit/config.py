@@ -22,8 +22,19 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_JWT_ISSUER / EMPORIUM_JWT_AUDIENCE   claims every access token must carry
     EMPORIUM_SHOP_CURRENCY              the shop's currency, ISO 4217 (USD): catalog prices,
                                         cart and order totals are all in it
-    EMPORIUM_ENV                        "development" (default) or "production": production
-                                        refuses development fallbacks such as generated keys
+    EMPORIUM_ENV                        "development" or "production", and nothing else is
+                                        assumed: only an explicit "development" (`make run`
+                                        and the test stacks set it) allows development
+                                        fallbacks (generated keys, the default admin, the
+                                        broker's guest login, the development page-token key);
+                                        otherwise `refuse_development_defaults` stops the
+                                        service naming every setting it needs
+    EMPORIUM_PAGE_TOKEN_KEY             HMAC key of page tokens, one per deployment (secret)
+    EMPORIUM_PAGE_TOKEN_PREVIOUS_KEYS   comma-separated keys still accepted when reading page
+                                        tokens, during a rotation (secret)
+
+Settings that hold secrets (keys, passwords, URLs with credentials) are `SecretStr` or are left
+out of the settings' repr, so printing or logging settings never shows them.
 
 A service's own variables are read in its `config.py` with `string` / `integer` / `number`.
 """
@@ -31,12 +42,15 @@ A service's own variables are read in its `config.py` with `string` / `integer` 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES_YAML = ROOT / "gateway/services.yaml"
@@ -70,6 +84,93 @@ def number(env: Env, name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def development(env: Env = os.environ) -> bool:
+    """True only when EMPORIUM_ENV says "development"; unset counts as production."""
+    stage = env.get("EMPORIUM_ENV", "").strip().lower()
+    if stage and stage not in {"development", "production"}:
+        raise ConfigError(f"EMPORIUM_ENV must be development or production, got {stage!r}")
+    return stage == "development"
+
+
+def secret(env: Env, name: str) -> SecretStr | None:
+    """A secret variable's value, wrapped so that repr, logs and errors never show it."""
+    value = env.get(name, "").strip()
+    return SecretStr(value) if value else None
+
+
+class DevelopmentDefaults(Protocol):
+    """A settings piece that can fall back to a development default (a key, a login)."""
+
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        """What in `env` is missing or still a development default, one line per setting."""
+        ...
+
+
+def refuse_development_defaults(env: Env, *pieces: DevelopmentDefaults) -> None:
+    """Outside EMPORIUM_ENV=development, raises ConfigError naming every setting of `pieces`
+    that is unset or holds a development default, so one failed start lists them all."""
+    if development(env):
+        return
+    problems = [problem for piece in pieces for problem in piece.development_defaults(env)]
+    if problems:
+        stage = env.get("EMPORIUM_ENV", "").strip() or "unset"
+        raise ConfigError(
+            f"EMPORIUM_ENV is {stage} (not development), so these settings must be given "
+            "real values:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+T = TypeVar("T")
+
+
+def load(from_env: Callable[[], T], service: str) -> T:
+    """A service's settings, or exit with the configuration error (no traceback) if unusable."""
+    try:
+        return from_env()
+    except ConfigError as error:
+        raise SystemExit(f"{service}: cannot start: {error}") from None
+
+
+DEVELOPMENT_PAGE_TOKEN_KEY = "emporium page token key (development only)"
+
+
+@dataclass(frozen=True)
+class PageTokenSettings:
+    """The HMAC keys of page tokens (kit/paging.py): one per deployment, never in the repo.
+
+    `key` signs and verifies; `previous_keys` only verify, so tokens handed out before a
+    rotation keep working until clients have moved on (put the old key there, then drop it).
+    """
+
+    key: SecretStr = field(default_factory=lambda: SecretStr(DEVELOPMENT_PAGE_TOKEN_KEY))
+    previous_keys: tuple[SecretStr, ...] = ()
+
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        if secret(env, "EMPORIUM_PAGE_TOKEN_KEY") is None:
+            return ["EMPORIUM_PAGE_TOKEN_KEY: the HMAC key of page tokens (32+ random bytes)"]
+        return []
+
+    @classmethod
+    def from_env(cls, env: Env = os.environ) -> PageTokenSettings:
+        key = secret(env, "EMPORIUM_PAGE_TOKEN_KEY")
+        if key is None and not development(env):
+            raise ConfigError("EMPORIUM_PAGE_TOKEN_KEY is required outside development")
+        previous = env.get("EMPORIUM_PAGE_TOKEN_PREVIOUS_KEYS", "")
+        return cls(
+            key=key or SecretStr(DEVELOPMENT_PAGE_TOKEN_KEY),
+            previous_keys=tuple(SecretStr(k.strip()) for k in previous.split(",") if k.strip()),
+        )
+
+
+@cache
+def gateway_source_address() -> str:
+    """The address the local gateway connects to services from (services.yaml), "" if none."""
+    doc = yaml.safe_load(SERVICES_YAML.read_text())
+    return str(doc["gateway"].get("upstream_source_address") or "")
+
+
 @cache
 def service_ports() -> dict[str, int]:
     """The default gRPC port of each service, from gateway/services.yaml (the one list)."""
@@ -87,6 +188,11 @@ class ServerSettings:
     grace_seconds: float = 10.0
     # Catalog image uploads are up to 10 MiB; gRPC's default limit is 4 MiB.
     max_message_bytes: int = 12 * 1024 * 1024
+    page_tokens: PageTokenSettings = field(default_factory=PageTokenSettings)
+
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        return PageTokenSettings.development_defaults(env)
 
     @classmethod
     def from_env(cls, name: str, env: Env = os.environ) -> ServerSettings:
@@ -96,6 +202,7 @@ class ServerSettings:
             host=string(env, f"{prefix}_HOST", "127.0.0.1"),
             port=integer(env, f"{prefix}_PORT", service_ports()[name]),
             grace_seconds=number(env, "EMPORIUM_GRPC_GRACE_SECONDS", 10.0),
+            page_tokens=PageTokenSettings.from_env(env),
         )
 
     @property
@@ -105,13 +212,38 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class RabbitSettings:
-    """The RabbitMQ broker that carries domain events."""
+    """The RabbitMQ broker that carries domain events.
 
-    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    The URL carries the service's broker password, so it stays out of repr (`safe_url` shows
+    it without the password).
+    """
+
+    url: str = field(default="amqp://guest:guest@127.0.0.1:5672/", repr=False)
+
+    @property
+    def safe_url(self) -> str:
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" if parts.username else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return parts._replace(netloc=netloc).geturl()
+
+    def __repr__(self) -> str:
+        return f"RabbitSettings(url={self.safe_url!r})"
+
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        url = string(env, "EMPORIUM_RABBITMQ_URL", "")
+        if not url:
+            return ["EMPORIUM_RABBITMQ_URL: the broker URL with this service's own user"]
+        if urlsplit(url).username in (None, "", "guest"):
+            return ["EMPORIUM_RABBITMQ_URL: logs in as guest; give this service's own user"]
+        return []
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> RabbitSettings:
-        return cls(url=string(env, "EMPORIUM_RABBITMQ_URL", cls.url))
+        return cls(url=string(env, "EMPORIUM_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
 
 
 @dataclass(frozen=True)
@@ -214,13 +346,10 @@ class AuthSettings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> AuthSettings:
-        stage = string(env, "EMPORIUM_ENV", "development").lower()
-        if stage not in {"development", "production"}:
-            raise ConfigError(f"EMPORIUM_ENV must be development or production, got {stage!r}")
         return cls(
             issuer=string(env, "EMPORIUM_JWT_ISSUER", cls.issuer),
             audience=string(env, "EMPORIUM_JWT_AUDIENCE", cls.audience),
-            production=stage == "production",
+            production=not development(env),
         )
 
 

@@ -16,6 +16,23 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 ERROR_DOMAIN = "emporium"
 
 
+# What one error may carry back. The status travels in gRPC trailers (8 KiB by default at many
+# proxies and clients): a message that echoes a huge input would overflow them, and the caller
+# would see a broken connection (503) instead of the error. Bounded here, once for every service.
+MAX_MESSAGE_CHARS = 512
+MAX_FIELD_CHARS = 100
+MAX_DESCRIPTION_CHARS = 200
+MAX_VIOLATIONS = 10
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, cut to at most `limit` characters with a marker when it is longer."""
+    if len(text) <= limit:
+        return text
+    marker = "... (truncated)"
+    return text[: limit - len(marker)] + marker
+
+
 class DomainError(Exception):
     """Base of every error a handler may raise on purpose; anything else is INTERNAL."""
 
@@ -34,7 +51,12 @@ class DomainError(Exception):
 
     def details(self) -> list[any_pb2.Any]:
         info = error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata
+            reason=self.reason,
+            domain=ERROR_DOMAIN,
+            metadata={
+                bounded(k, MAX_FIELD_CHARS): bounded(v, MAX_DESCRIPTION_CHARS)
+                for k, v in list(self.metadata.items())[:MAX_VIOLATIONS]
+            },
         )
         packed = any_pb2.Any()
         packed.Pack(info)
@@ -43,7 +65,9 @@ class DomainError(Exception):
     def to_status(self) -> status_pb2.Status:
         """The google.rpc.Status sent in the trailers."""
         return status_pb2.Status(
-            code=self.code.value[0], message=self.message, details=self.details()
+            code=self.code.value[0],
+            message=bounded(self.message, MAX_MESSAGE_CHARS),
+            details=self.details(),
         )
 
 
@@ -72,8 +96,11 @@ class InvalidArgument(DomainError):
     def details(self) -> list[any_pb2.Any]:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                for f, d in self.violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=bounded(f, MAX_FIELD_CHARS),
+                    description=bounded(d, MAX_DESCRIPTION_CHARS),
+                )
+                for f, d in self.violations[:MAX_VIOLATIONS]
             ]
         )
         packed = any_pb2.Any()

@@ -51,6 +51,20 @@ class UnknownEventType(UndecodableEvent):
     """No protobuf message with the event's type is loaded in this process."""
 
 
+class ForeignEvent(UndecodableEvent):
+    """An event whose `source` is not the service that owns its type: dead-lettered unread."""
+
+
+def owner(type_: str) -> str:
+    """The service that alone publishes an event type: `emporium.<service>.v1.X` -> <service>.
+
+    Events live in their publisher's proto package (ARCHITECTURE.md section 3); "" for a type
+    outside the emporium packages.
+    """
+    parts = type_.split(".")
+    return parts[1] if len(parts) >= 4 and parts[0] == "emporium" else ""
+
+
 def type_name(message: Message | type[Message]) -> str:
     """The full proto name of a message or message class: the event type and routing key."""
     return message.DESCRIPTOR.full_name
@@ -166,6 +180,8 @@ def dispatch(handlers: Mapping[type[Message], TypedHandler]) -> Handler:
     `handlers` maps a message class to `async (message, event) -> None`. An event of a type with
     no handler raises UnknownEventType, so it is dead-lettered where an operator sees it (the
     queue is bound to keys nobody handles: a wiring mistake) instead of being dropped silently.
+    An emporium event whose `source` is not its owning service (`owner`) raises ForeignEvent
+    before it is decoded: only payment says a payment succeeded.
     """
     by_type = {type_name(cls): (cls, handler) for cls, handler in handlers.items()}
 
@@ -174,6 +190,16 @@ def dispatch(handlers: Mapping[type[Message], TypedHandler]) -> Handler:
             cls, handler = by_type[event.type]
         except KeyError:
             raise UnknownEventType(f"no handler for {event.type}") from None
+        expected = owner(event.type)
+        if expected and event.source != expected:
+            log.warning(
+                "event %s refused: %s comes from %s, not from %s",
+                event.id,
+                event.type,
+                event.source[:64] or "(no source)",
+                expected,
+            )
+            raise ForeignEvent(f"{event.type} is published by {expected}, not {event.source!r}")
         await handler(event.decode(cls), event)
 
     return handle

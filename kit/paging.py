@@ -14,6 +14,10 @@ token replayed with other filters fails with INVALID_ARGUMENT on `page_token`, a
 `page_size` may change between pages. An HMAC makes a token tamper-evident. Tokens are not
 secret (base64url of the cursor), and the handler still applies the caller's own filter to
 every page, so a forged cursor could only move the position within what the caller may read.
+
+The key is per deployment (EMPORIUM_PAGE_TOKEN_KEY, kit/config.py PageTokenSettings): the
+server installs it with `use_keys` at start, before any call. A rotation lists the old key as a
+previous key, which still verifies tokens but never signs new ones.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kit.errors import InvalidArgument
@@ -51,7 +55,8 @@ _KIND_BYTES = 1
 _FINGERPRINT_BYTES = 8
 _MAC_BYTES = 16
 _HEADER_BYTES = 2 + _FINGERPRINT_BYTES
-# Without a configured key the HMAC still detects corrupted and hand-edited tokens.
+# Until `use_keys` runs (unit tests of handlers alone), the HMAC still detects corrupted and
+# hand-edited tokens; a started server always has its deployment's key.
 _DEFAULT_KEY = b"emporium page token v1"
 
 
@@ -73,15 +78,21 @@ def _fingerprint(request: Mapping[str, Any] | None) -> bytes:
 
 
 class PageTokens:
-    """Encodes and decodes page tokens with one HMAC key (a service may configure its own)."""
+    """Encodes page tokens with `key`; decodes those of `key` or of a `previous` key."""
 
-    def __init__(self, key: bytes = _DEFAULT_KEY) -> None:
-        if not key:
-            raise ValueError("the page token key must not be empty")
+    def __init__(self, key: bytes = _DEFAULT_KEY, previous: Sequence[bytes] = ()) -> None:
+        if not key or not all(previous):
+            raise ValueError("a page token key must not be empty")
         self._key = key
+        self._previous = tuple(previous)
 
-    def _mac(self, data: bytes) -> bytes:
-        return hmac.new(self._key, data, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(self, data: bytes, key: bytes | None = None) -> bytes:
+        return hmac.new(key or self._key, data, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def _authentic(self, data: bytes, mac: bytes) -> bool:
+        return any(
+            hmac.compare_digest(mac, self._mac(data, key)) for key in (self._key, *self._previous)
+        )
 
     def encode(self, cursor: Cursor | None, request: Mapping[str, Any] | None = None) -> str:
         """The token for the page starting at `cursor`; "" when there is no next page (None)."""
@@ -107,7 +118,7 @@ class PageTokens:
             return None
         raw = self._unwrap(token)
         data, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(data)) or data[0] != _VERSION:
+        if not self._authentic(data, mac) or data[0] != _VERSION:
             raise InvalidArgument("page_token", "is not a page token issued by this service")
         if data[2:_HEADER_BYTES] != _fingerprint(request):
             raise InvalidArgument(
@@ -139,6 +150,12 @@ class PageTokens:
 
 
 _default = PageTokens()
+
+
+def use_keys(key: bytes, previous: Sequence[bytes] = ()) -> None:
+    """Signs this process's page tokens with `key` from now on; `previous` keys still verify."""
+    global _default
+    _default = PageTokens(key, previous)
 
 
 def encode_page_token(cursor: Cursor | None, request: Mapping[str, Any] | None = None) -> str:

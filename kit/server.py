@@ -34,7 +34,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from grpc_status import rpc_status
 from opentelemetry import metrics
 
-from kit import auth, errors, telemetry
+from kit import auth, errors, paging, telemetry
 from kit.config import ROOT, SERVICES_YAML, ServerSettings
 
 log = logging.getLogger("emporium.server")
@@ -347,6 +347,11 @@ def reflected_services(settings: ServerSettings, own: Iterable[str]) -> list[str
 
 async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, int, Any]:
     """Builds and starts the server; returns it, the bound port and the health servicer."""
+    tokens = settings.page_tokens
+    paging.use_keys(
+        tokens.key.get_secret_value().encode(),
+        [k.get_secret_value().encode() for k in tokens.previous_keys],
+    )
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),

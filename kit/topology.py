@@ -29,6 +29,7 @@ from pathlib import Path
 import emporium
 from emporium.access.v1 import access_pb2
 from emporium.catalog.v1 import catalog_events_pb2
+from emporium.file.v1 import file_events_pb2
 from emporium.order.v1 import order_events_pb2
 from emporium.payment.v1 import payment_events_pb2
 from emporium.shipping.v1 import shipping_events_pb2
@@ -88,6 +89,8 @@ QUEUES: Mapping[str, frozenset[str]] = {
         order_events_pb2.OrderPlaced,
         payment_events_pb2.PaymentSucceeded,
         order_events_pb2.OrderCancelled,
+        file_events_pb2.FileUploaded,
+        file_events_pb2.FileDeleted,
     ),
     "order": _types(
         catalog_events_pb2.StockReserved,

@@ -6,7 +6,7 @@
     infra/local/stack with [NAME...] -- CMD...   up, run CMD, stop what up started: make test
     infra/local/stack status | urls | env | provision [NAME...] | clean
 
-NAME is a server (rabbitmq cassandra mongo opensearch redis), a service that exists
+NAME is a server (rabbitmq cassandra mongo opensearch redis versitygw), a service that exists
 (services/<name>/__main__.py), `gateway`, or a group: `servers`, `services`, `all` (the default).
 Starting a service also starts the servers, which it connects to.
 
@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:  # `gateway` is a top-level package of the reposit
 
 from gateway import render  # noqa: E402
 
-SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis")
+SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis", "versitygw")
 # The ports each server binds (env.sh): if any of them answers, the server counts as running.
 SERVER_PORTS = {
     "rabbitmq": ("RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT"),
@@ -64,6 +64,7 @@ SERVER_PORTS = {
     "mongo": ("MONGO_PORT",),
     "opensearch": ("OPENSEARCH_PORT", "OPENSEARCH_TRANSPORT_PORT"),
     "redis": ("REDIS_PORT",),
+    "versitygw": ("VERSITYGW_PORT",),
 }
 INFRA_PORT_VARIABLES = tuple(v for ports in SERVER_PORTS.values() for v in ports)
 # The logging service's OTLP/gRPC receiver (the standard port), moved like the others.
@@ -131,8 +132,19 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
                 env[variable] = _offset_port(variable, default, offset)
     if not env.get("EMPORIUM_OTLP_PORT"):
         env["EMPORIUM_OTLP_PORT"] = _offset_port("EMPORIUM_OTLP_PORT", OTLP_PORT, offset)
+    # The local stack is a development stack: it says so explicitly, which the servers'
+    # development credentials (versitygw's keys) require.
+    env.setdefault("EMPORIUM_ENV", "development")
     env = _source_env_sh(env)
     host = "127.0.0.1"
+    # The object store's keys: from the environment (a secret), else the development pair.
+    s3_dev = env["EMPORIUM_ENV"] == "development"
+    s3_access = env.get("VERSITYGW_ACCESS_KEY") or (
+        env["VERSITYGW_DEV_ACCESS_KEY"] if s3_dev else ""
+    )
+    s3_secret = env.get("VERSITYGW_SECRET_KEY") or (
+        env["VERSITYGW_DEV_SECRET_KEY"] if s3_dev else ""
+    )
     env.update(
         EMPORIUM_RABBITMQ_URL=f"amqp://guest:guest@{host}:{env['RABBITMQ_PORT']}/",
         EMPORIUM_CASSANDRA_HOSTS=host,
@@ -143,15 +155,23 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         # Every service exports its spans, logs and metrics to the logging service's receiver.
         EMPORIUM_OTLP_ENDPOINT=env.get("EMPORIUM_OTLP_ENDPOINT")
         or f"{host}:{env['EMPORIUM_OTLP_PORT']}",
+        EMPORIUM_S3_ENDPOINT=f"http://{host}:{env['VERSITYGW_PORT']}",
+        EMPORIUM_S3_REGION=env["VERSITYGW_REGION"],
+        EMPORIUM_S3_ACCESS_KEY=s3_access,
+        EMPORIUM_S3_SECRET_KEY=s3_secret,
         # Service logs reach the runner line by line, not in 8 KiB blocks.
         PYTHONUNBUFFERED="1",
     )
+    # The local stack is a development stack: its services may use development keys and
+    # logins, which they refuse unless told explicitly (kit/config.py).
+    env.setdefault("EMPORIUM_ENV", "development")
     return env
 
 
 # Printed by `stack env`: what a shell needs to reach (or test against) this stack.
 def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, str]:
     names = [
+        "EMPORIUM_ENV",
         "EMPORIUM_VAR",
         *INFRA_PORT_VARIABLES,
         "EMPORIUM_GATEWAY_PORT",
@@ -164,6 +184,10 @@ def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, 
         "EMPORIUM_OPENSEARCH_URL",
         "EMPORIUM_OTLP_PORT",
         "EMPORIUM_OTLP_ENDPOINT",
+        "EMPORIUM_S3_ENDPOINT",
+        "EMPORIUM_S3_REGION",
+        "EMPORIUM_S3_ACCESS_KEY",
+        "EMPORIUM_S3_SECRET_KEY",
     ]
     out = {n: env[n] for n in names if n in env}
     out["EMPORIUM_GATEWAY_PORT"] = str(gw.port)
@@ -400,6 +424,7 @@ class Stack:
             "mongo": f"MongoDB wire  {env['EMPORIUM_MONGO_URL']}  (FerretDB)",
             "opensearch": f"OpenSearch    {env['EMPORIUM_OPENSEARCH_URL']}",
             "redis": f"Redis         {env['EMPORIUM_REDIS_URL']}",
+            "versitygw": f"S3 (versitygw) {env['EMPORIUM_S3_ENDPOINT']}",
         }
         lines += [url for name, url in server_urls.items() if name in names]
         return lines

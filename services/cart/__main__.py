@@ -1,12 +1,12 @@
 """Starts the cart service: `python -m services.cart`."""
 
-from kit import server, telemetry
+from kit import config, server, telemetry
 from services.cart import bootstrap
 from services.cart.config import Settings
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    settings = config.load(Settings.from_env, "cart")
     telemetry.setup(settings.telemetry)
     server.run(settings.server, lambda: bootstrap.build(settings))
 

@@ -15,6 +15,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    refuse_development_defaults,
     shop_currency,
     string,
 )
@@ -54,6 +55,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings)
         ttl = integer(env, "EMPORIUM_CART_TTL_SECONDS", DEFAULT_TTL_SECONDS)
         if ttl < 1:
             raise ConfigError("EMPORIUM_CART_TTL_SECONDS must be at least 1")

@@ -16,6 +16,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    refuse_development_defaults,
     shop_currency,
     string,
 )
@@ -61,6 +62,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings)
         currency = shop_currency(env)
         ttl = number(env, "EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS", 900)
         if ttl <= 0:

@@ -14,6 +14,13 @@
   its OrderPlaced (a redelivery out of order) reserves and releases at once, so the late
   OrderPlaced finds the order's reservation released and holds nothing.
 
+- FileUploaded (a READY product image, from the file service) -> `record_image`: the image
+  joins the end of its product's gallery, the cached product is refreshed and ProductUpdated
+  published. Idempotent: the image id is the file id.
+- FileDeleted (a product image) -> `forget_image`: the image leaves the gallery.
+  kit.events.dispatch accepts them only from the file service (the envelope's `source`): a
+  product image is public, so no other service may put one in the catalog.
+
 Every handler is idempotent per order id (the reservation's state decides), and the queue's
 consumer also goes through the Cassandra inbox of handled event ids, so a redelivery does no
 work twice. A failure that a retry can cure (ABORTED: a reservation still being made, a
@@ -27,12 +34,14 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from emporium.file.v1 import file_events_pb2, file_pb2
 from emporium.order.v1 import order_events_pb2
 from emporium.payment.v1 import payment_events_pb2
 
 from kit import errors
 from kit.auth import Principal
 from kit.events import Event, UndecodableEvent
+from services.catalog import mapping
 from services.catalog.domain import AdjustReason, Line, ReleaseReason, ReservationState
 from services.catalog.handlers import CatalogHandlers, InsufficientStock
 
@@ -40,6 +49,8 @@ QUEUE = "catalog"
 # Who the restock adjustments of cancelled, already paid orders are recorded as.
 SYSTEM_CALLER = Principal(user_id="system:order-cancelled")
 RESTOCK_NOTE = "order cancelled"
+# The only service whose FileUploaded / FileDeleted the catalog accepts.
+PRODUCT_IMAGE = file_pb2.File.PURPOSE_PRODUCT_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +146,18 @@ def subscriptions(handlers: CatalogHandlers) -> Mapping[type, Any]:
                     "order %s: product %s is gone, not restocked", order_id, line.product_id
                 )
 
+    async def on_file_uploaded(message: file_events_pb2.FileUploaded, event: Event) -> None:
+        file = message.file
+        if file.purpose == PRODUCT_IMAGE and file.product_id:
+            await handlers.record_image(mapping.image_from_file(file))
+
+    async def on_file_deleted(message: file_events_pb2.FileDeleted, event: Event) -> None:
+        if message.purpose == PRODUCT_IMAGE and message.product_id:
+            await handlers.forget_image(message.product_id, message.file_id)
+
     return {
+        file_events_pb2.FileUploaded: on_file_uploaded,
+        file_events_pb2.FileDeleted: on_file_deleted,
         order_events_pb2.OrderPlaced: on_order_placed,
         payment_events_pb2.PaymentSucceeded: on_payment_succeeded,
         order_events_pb2.OrderCancelled: on_order_cancelled,

@@ -515,14 +515,23 @@ def stable_event_id(key: str, index: int, type_name: str) -> str:
 
 # --- images -----------------------------------------------------------------------------------
 
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
-IMAGE_MAX_BYTES = 10 * 1024 * 1024
 IMAGES_PER_PRODUCT = 20
 ALT_TEXT_MAX = 500
 
 
 @dataclass(frozen=True)
+class ImageThumbnail:
+    size: int
+    width: int
+    height: int
+    url: str
+
+
+@dataclass(frozen=True)
 class ProductImage:
+    """An image of a product. Its bytes live with the file service; `id` is the file's id,
+    so recording the same upload twice finds the image already there."""
+
     id: str
     product_id: str
     content_type: str
@@ -533,62 +542,5 @@ class ProductImage:
     alt_text: str = ""
     position: int = 0
     request_id: str = ""
-
-
-def image_size(content_type: str, data: bytes) -> tuple[int, int] | None:
-    """(width, height) read from the image's own header, or None if the bytes are not an
-    image of that type. Headers only: enough to refuse mislabelled uploads without a codec."""
-    try:
-        if content_type == "image/png":
-            if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-                return None
-            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        if content_type == "image/gif":
-            if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 10:
-                return None
-            return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-        if content_type == "image/jpeg":
-            return _jpeg_size(data)
-        if content_type == "image/webp":
-            return _webp_size(data)
-    except IndexError:
-        return None
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    if data[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        # Start-of-frame markers carry the dimensions (C4, C8 and CC are other tables).
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height = int.from_bytes(data[i + 5 : i + 7], "big")
-            width = int.from_bytes(data[i + 7 : i + 9], "big")
-            return width, height
-        i += 2 + length
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
-        return None
-    chunk = data[12:16]
-    if chunk == b"VP8 ":
-        return (
-            int.from_bytes(data[26:28], "little") & 0x3FFF,
-            int.from_bytes(data[28:30], "little") & 0x3FFF,
-        )
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    return None
+    url: str = ""
+    thumbnails: tuple[ImageThumbnail, ...] = ()

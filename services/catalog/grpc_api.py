@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import grpc
 from emporium.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
-from kit import auth
+from kit import auth, errors
 from kit.errors import InvalidArgument
 from services.catalog import mapping
 from services.catalog.handlers import CatalogHandlers
@@ -129,20 +128,14 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
 
     async def UploadProductImage(self, request, context):
         auth.require_admin()
-        image = await self.handlers.upload_image(
-            request.product_id,
-            content_type=request.file.content_type,
-            data=request.file.data,
-            alt_text=request.alt_text,
-            request_id=request.request_id,
+        raise errors.FailedPrecondition(
+            "product images are uploaded through the file service: FileService.CreateUpload "
+            "with purpose PURPOSE_PRODUCT_IMAGE and this product_id, then CompleteUpload",
+            reason="IMAGE_UPLOADS_MOVED",
         )
-        return mapping.image_to_proto(image)
 
     async def GetProductImage(self, request, context):
-        content_type, data = await self.handlers.image_data(
-            auth.CALLER.get(), request.product_id, request.id
-        )
-        return httpbody_pb2.HttpBody(content_type=content_type, data=data)
+        await self.handlers.image_data(auth.CALLER.get(), request.product_id, request.id)
 
     async def UpdateProductImage(self, request, context):
         auth.require_admin()

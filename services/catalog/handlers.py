@@ -1080,68 +1080,49 @@ class CatalogHandlers:
         )
         return await self._store(product, updated, [event])
 
-    async def upload_image(
-        self,
-        product_id: str,
-        *,
-        content_type: str,
-        data: bytes,
-        alt_text: str = "",
-        request_id: str = "",
-    ) -> ProductImage:
-        product = await self._editable(product_id)
-        content_type = content_type.split(";")[0].strip().lower()
-        alt_text = domain.clean_text(alt_text)
-        violations = Violations()
-        if request_id and not domain.is_uuid(request_id.strip()):
-            violations.add("request_id", "must be a UUID")
-        if len(alt_text) > domain.ALT_TEXT_MAX:
-            violations.add("alt_text", "must be at most 500 characters")
-        if not data:
-            violations.add("file", "is empty")
-        elif content_type not in domain.IMAGE_TYPES:
-            violations.add(
-                "file.content_type", "must be image/jpeg, image/png, image/webp or image/gif"
-            )
-        violations.raise_if_any()
-        if request_id:
-            for image in product.images:
-                if image.request_id == request_id.strip():
-                    return image
-        if len(data) > domain.IMAGE_MAX_BYTES:
-            raise errors.ResourceExhausted("an image may be at most 10 MiB")
+    async def record_image(self, image: ProductImage) -> ProductImage | None:
+        """Adds an image the file service stored (FileUploaded) to the end of its product's
+        gallery, refreshes the cached product and publishes ProductUpdated. Idempotent: the
+        image id is the file id, so a redelivered event finds it there. None when the product
+        is gone or its gallery is full (logged: no retry can change either)."""
+        product = await self.products.get(image.product_id)
+        if product is None:
+            log.warning("image %s for product %s, which does not exist", image.id, image.product_id)
+            return None
+        product = (await self._with_images({product.id: product}))[product.id]
+        existing = next((i for i in product.images if i.id == image.id), None)
+        if existing is not None:
+            return existing
         if len(product.images) >= domain.IMAGES_PER_PRODUCT:
-            raise errors.ResourceExhausted("a product may have at most 20 images")
-        size = domain.image_size(content_type, data)
-        if size is None:
-            raise InvalidArgument("file", f"is not a valid {content_type} image")
-        image = ProductImage(
-            id=domain.new_id(),
-            product_id=product.id,
-            content_type=content_type,
-            size_bytes=len(data),
-            width=size[0],
-            height=size[1],
-            create_time=self.clock.now(),
-            alt_text=alt_text,
+            log.warning("product %s already has %d images", product.id, len(product.images))
+            return None
+        image = replace(
+            image,
+            alt_text=domain.clean_text(image.alt_text)[: domain.ALT_TEXT_MAX],
             position=len(product.images),
-            request_id=request_id.strip(),
         )
-        stored = await self.images.add(image, data)
-        if stored.id == image.id:
-            await self._image_changed(product, [*product.images, stored])
+        stored = await self.images.add(image)
+        await self._image_changed(product, [*product.images, stored])
         return stored
 
-    async def image_data(
-        self, caller: Principal | None, product_id: str, image_id: str
-    ) -> tuple[str, bytes]:
+    async def forget_image(self, product_id: str, image_id: str) -> None:
+        """Removes an image whose file was deleted (FileDeleted); nothing if it is not there."""
+        try:
+            product, image = await self._image_of(product_id, image_id)
+        except errors.NotFound:
+            return
+        await self._remove_image(product, image)
+
+    async def image_data(self, caller: Principal | None, product_id: str, image_id: str) -> None:
+        """The deprecated GetProductImage: the bytes are served at ProductImage.url now."""
         product = await self.get_product(caller, product_id)
         image_id = _require_id(image_id, "image")
-        image = next((i for i in product.images if i.id == image_id), None)
-        data = await self.images.data(product.id, image_id) if image else None
-        if image is None or data is None:
+        if not any(i.id == image_id for i in product.images):
             raise errors.NotFound(f"image {image_id} of product {product.id} does not exist")
-        return image.content_type, data
+        raise errors.FailedPrecondition(
+            "image bytes are served at ProductImage.url, not by the catalog",
+            reason="IMAGE_BYTES_MOVED",
+        )
 
     async def _image_of(self, product_id: str, image_id: str) -> tuple[Product, ProductImage]:
         product = await self._editable(product_id)
@@ -1184,6 +1165,9 @@ class CatalogHandlers:
 
     async def delete_image(self, product_id: str, image_id: str) -> None:
         product, image = await self._image_of(product_id, image_id)
+        await self._remove_image(product, image)
+
+    async def _remove_image(self, product: Product, image: ProductImage) -> None:
         await self.images.delete(image)
         rest = [
             replace(img, position=n)

@@ -12,6 +12,7 @@ from emporium.catalog.v1 import (
     review_pb2,
     stock_pb2,
 )
+from emporium.file.v1 import file_pb2
 from google.type import money_pb2
 
 from kit.errors import InvalidArgument
@@ -19,6 +20,7 @@ from kit.mapping import timestamp
 from services.catalog.domain import (
     AdjustReason,
     Category,
+    ImageThumbnail,
     Line,
     Money,
     Product,
@@ -168,16 +170,11 @@ def product_from_bytes(data: bytes) -> Product:
     )
 
 
-def image_url(product_id: str, image_id: str) -> str:
-    # No public API address is configured yet: the path, relative to the gateway.
-    return f"/v1/products/{product_id}/images/{image_id}"
-
-
 def image_to_proto(image: ProductImage) -> product_pb2.ProductImage:
     return product_pb2.ProductImage(
         id=image.id,
         product_id=image.product_id,
-        url=image_url(image.product_id, image.id),
+        url=image.url,
         content_type=image.content_type,
         size_bytes=image.size_bytes,
         width=image.width,
@@ -185,6 +182,12 @@ def image_to_proto(image: ProductImage) -> product_pb2.ProductImage:
         alt_text=image.alt_text,
         position=image.position,
         create_time=timestamp(image.create_time),
+        thumbnails=[
+            product_pb2.ProductImage.Thumbnail(
+                size=t.size, width=t.width, height=t.height, url=t.url
+            )
+            for t in image.thumbnails
+        ],
     )
 
 
@@ -199,6 +202,10 @@ def image_from_proto(message: product_pb2.ProductImage) -> ProductImage:
         create_time=message.create_time.ToDatetime(UTC),
         alt_text=message.alt_text,
         position=message.position,
+        url=message.url,
+        thumbnails=tuple(
+            ImageThumbnail(t.size, t.width, t.height, t.url) for t in message.thumbnails
+        ),
     )
 
 
@@ -359,4 +366,22 @@ def summary_to_proto(summary: RatingSummary) -> review_pb2.RatingSummary:
         three_star_count=three,
         four_star_count=four,
         five_star_count=five,
+    )
+
+
+def image_from_file(file: file_pb2.File) -> ProductImage:
+    """The product image a FileUploaded announces (the file service's File, READY)."""
+    return ProductImage(
+        id=file.id,
+        product_id=file.product_id,
+        content_type=file.content_type,
+        size_bytes=file.size_bytes,
+        width=file.width,
+        height=file.height,
+        create_time=file.create_time.ToDatetime(UTC),
+        alt_text=file.alt_text,
+        url=file.uri,
+        thumbnails=tuple(
+            ImageThumbnail(t.size, t.width, t.height, t.uri) for t in file.thumbnails if t.uri
+        ),
     )

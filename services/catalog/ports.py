@@ -157,20 +157,18 @@ class ReviewRepository(Protocol):
 
 
 class ImageRepository(Protocol):
-    """Product images: metadata by product, and the bytes."""
+    """Product images' metadata, by product (the bytes are the file service's)."""
 
-    async def add(self, image: ProductImage, data: bytes) -> ProductImage:
-        """Stores an image; a retry with the same request_id returns the first one."""
+    async def add(self, image: ProductImage) -> ProductImage:
+        """Stores an image unless one with its id exists; returns the stored one."""
         ...
 
     async def of_products(self, product_ids: Sequence[str]) -> dict[str, list[ProductImage]]:
         """Each product's images, ordered by position."""
         ...
 
-    async def data(self, product_id: str, image_id: str) -> bytes | None: ...
-
     async def save(self, images: Sequence[ProductImage]) -> None:
-        """Stores changed metadata (alt text, positions)."""
+        """Stores each image's metadata (alt text, position ...) as given."""
         ...
 
     async def delete(self, image: ProductImage) -> None: ...

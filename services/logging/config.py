@@ -14,6 +14,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    refuse_development_defaults,
     string,
 )
 
@@ -59,6 +60,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings)
         namespace = string(env, "EMPORIUM_LOGGING_NAMESPACE", "default")
         # Elastic's data stream naming rules: lowercase, no '-' (it separates the parts).
         if (

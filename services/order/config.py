@@ -13,6 +13,7 @@ from kit.config import (
     ServerSettings,
     TelemetrySettings,
     number,
+    refuse_development_defaults,
     shop_currency,
     string,
 )
@@ -53,6 +54,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings)
         return cls(
             server=ServerSettings.from_env(NAME, env),
             telemetry=TelemetrySettings.from_env(NAME, env),

@@ -2,7 +2,8 @@
 
 - StockReserved -> CONFIRMED + OrderConfirmed; StockReservationFailed -> CANCELLED (out of
   stock) + OrderCancelled; StockReleased with reason EXPIRED -> CANCELLED (reservation expired).
-- PaymentSucceeded -> PAID (or, for an order already cancelled, OrderCancelled again with the
+- PaymentSucceeded -> PAID when it charged the order's total (otherwise CANCELLED, flagged and
+  refunded: never PAID); or, for an order already cancelled, OrderCancelled again with the
   payment id so that payment refunds it); PaymentFailed -> CANCELLED (payment failed).
 - ShipmentCreated, ShipmentStatusChanged(in transit / out for delivery) -> SHIPPED;
   ShipmentStatusChanged(delivered) -> DELIVERED.
@@ -21,6 +22,7 @@ from emporium.shipping.v1 import shipment_pb2, shipping_events_pb2
 
 from kit import events
 from kit.events import Event
+from services.order import mapping
 from services.order.handlers import OrderHandlers
 
 Shipment = shipment_pb2.Shipment
@@ -43,7 +45,8 @@ def subscriptions(orders: OrderHandlers) -> dict[type, events.TypedHandler]:
             await orders.reservation_expired(message.order_id)
 
     async def on_payment_succeeded(message: payment_events_pb2.PaymentSucceeded, event: Event):
-        await orders.payment_succeeded(message.order_id, message.payment_id)
+        amount = mapping.money_from_proto(message.amount)
+        await orders.payment_succeeded(message.order_id, message.payment_id, amount)
 
     async def on_payment_failed(message: payment_events_pb2.PaymentFailed, event: Event):
         await orders.payment_failed(message.order_id, message.payment_id, message.failure_message)

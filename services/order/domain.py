@@ -220,9 +220,22 @@ def reservation_expired(order: Order, now: datetime) -> Transition | None:
     return _cancelled(order, now, CancelReason.RESERVATION_EXPIRED, "stock reservation expired")
 
 
-def payment_succeeded(order: Order, payment_id: str, now: datetime) -> Transition | None:
+def payment_succeeded(
+    order: Order, payment_id: str, amount: Money, now: datetime
+) -> Transition | None:
     # Payment charges only on OrderConfirmed, written after CONFIRMED: PENDING cannot be paid.
     if order.state is State.CONFIRMED:
+        if amount != order.total:
+            # Never PAID for a charge that is not the order's total (a bug or a forged event):
+            # cancelled with the payment id, so OrderCancelled makes payment refund it.
+            return _cancelled(
+                order,
+                now,
+                CancelReason.PAYMENT_FAILED,
+                f"{PAYMENT_MISMATCH}: charged {_shown(amount)}, "
+                f"order total {_shown(order.total)}; refunded",
+                payment_id=payment_id,
+            )
         return order.moved(State.PAID, now, "payment succeeded", payment_id=payment_id)
     if order.state is State.CANCELLED and not order.payment_id:
         # Paid after it was cancelled (expiry, user cancel while charging): stays cancelled,
@@ -231,6 +244,14 @@ def payment_succeeded(order: Order, payment_id: str, now: datetime) -> Transitio
         t = order.updated(now, payment_id=payment_id)
         return replace(t, announce=("cancelled",))
     return None
+
+
+# The status note (and log) that flags a charge that is not the order's total.
+PAYMENT_MISMATCH = "payment amount mismatch"
+
+
+def _shown(money: Money) -> str:
+    return f"{money.nanos / 1e9:.2f} {money.currency or '(no currency)'}"
 
 
 def payment_failed(

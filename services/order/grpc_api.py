@@ -21,9 +21,8 @@ def _token(context) -> str:
 
 
 def _page_size(requested: int, default: int, maximum: int) -> int:
-    if requested < 0 or requested > maximum:
-        raise errors.InvalidArgument("page_size", f"must be between 0 and {maximum}")
-    return requested or default
+    # The one rule of every list (kit.paging): 0 is the default, above the maximum is clamped.
+    return paging.page_size(requested, default=default, maximum=maximum)
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):

@@ -20,7 +20,15 @@ from datetime import datetime
 from kit import errors
 from kit.auth import Principal
 from services.order import domain, mapping
-from services.order.domain import Address, LineItem, Order, State, StatusChange, Transition
+from services.order.domain import (
+    Address,
+    LineItem,
+    Money,
+    Order,
+    State,
+    StatusChange,
+    Transition,
+)
 from services.order.ports import Cart, Catalog, Clock, OrderRepository, Payments, Shipping
 
 log = logging.getLogger("emporium.order")
@@ -368,8 +376,24 @@ class OrderHandlers:
     async def reservation_expired(self, order_id: str) -> None:
         await self._react(order_id, domain.reservation_expired)
 
-    async def payment_succeeded(self, order_id: str, payment_id: str) -> None:
-        await self._react(order_id, lambda o, now: domain.payment_succeeded(o, payment_id, now))
+    async def payment_succeeded(self, order_id: str, payment_id: str, amount: Money) -> None:
+        order = await self._apply(
+            order_id, lambda o, now: domain.payment_succeeded(o, payment_id, amount, now)
+        )
+        if order is None:
+            log.warning("event for unknown order %s ignored", order_id)
+        elif order.payment_id == payment_id and amount != order.total:
+            # Flagged for an operator: a charge that is not the total is a bug or a forgery.
+            log.error(
+                "order %s flagged: %s, payment %s charged %s nanos %s for a total of %s nanos %s",
+                order_id,
+                domain.PAYMENT_MISMATCH,
+                payment_id,
+                amount.nanos,
+                amount.currency,
+                order.total.nanos,
+                order.total.currency,
+            )
 
     async def payment_failed(self, order_id: str, payment_id: str, message: str) -> None:
         await self._react(

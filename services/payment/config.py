@@ -15,6 +15,7 @@ from kit.config import (
     TelemetrySettings,
     integer,
     number,
+    refuse_development_defaults,
     string,
 )
 
@@ -47,6 +48,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings)
         latency = number(env, "EMPORIUM_PAYMENT_SANDBOX_LATENCY_SECONDS", 0.05)
         if latency < 0:
             raise ConfigError("EMPORIUM_PAYMENT_SANDBOX_LATENCY_SECONDS must not be negative")

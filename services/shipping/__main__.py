@@ -1,12 +1,12 @@
 """Starts the shipping service: `python -m services.shipping`."""
 
-from kit import server, telemetry
+from kit import config, server, telemetry
 from services.shipping import bootstrap
 from services.shipping.config import Settings
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    settings = config.load(Settings.from_env, "shipping")
     telemetry.setup(settings.telemetry)
     server.run(settings.server, lambda: bootstrap.build(settings))
 

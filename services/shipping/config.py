@@ -14,6 +14,7 @@ from kit.config import (
     ServerSettings,
     TelemetrySettings,
     number,
+    refuse_development_defaults,
     shop_currency,
     string,
 )
@@ -63,6 +64,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings)
         carriers = tuple(
             c.strip().lower()
             for c in string(env, "EMPORIUM_SHIPPING_CARRIERS", "ups,dhl").split(",")

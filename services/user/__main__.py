@@ -1,12 +1,12 @@
 """Starts the user service: `python -m services.user`."""
 
-from kit import server, telemetry
+from kit import config, server, telemetry
 from services.user import bootstrap
 from services.user.config import Settings
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    settings = config.load(Settings.from_env, "user")
     telemetry.setup(settings.telemetry)
     server.run(settings.server, lambda: bootstrap.build(settings))
 

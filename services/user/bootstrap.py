@@ -72,13 +72,22 @@ async def build(settings: Settings, **overrides: Any) -> App:
         dummy_hash=await hasher.hash("not a password anyone has"),
     )
     if settings.admin.email:
-        admin = await handlers.ensure_admin(
-            email=settings.admin.email, password=settings.admin.password, display_name="Admin"
+        report = await handlers.bootstrap_admin(
+            email=settings.admin.email,
+            password=settings.admin.password.get_secret_value(),
+            display_name="Admin",
         )
-        log.info("admin account %s is ready", admin.email)
+        level = logging.WARNING if report.outcome == report.REFUSED else logging.INFO
+        log.log(level, "admin bootstrap %s: %s", report.outcome, report.reason)
+    else:
+        log.info("admin bootstrap off: EMPORIUM_ADMIN_EMAIL is not set")
 
     async def local_jwks() -> bytes:
         return keys.jwks_json()
+
+    async def local_revocations() -> dict[str, float]:
+        marks = await handlers.token_revocations()
+        return {auth.revocation_key(user): at.timestamp() for user, at in marks.items()}
 
     async def close() -> None:
         for closer in reversed(closers):
@@ -86,12 +95,18 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
     return App(
         servicers=[
-            (user_service_pb2_grpc.add_UserServiceServicer_to_server, UserService(handlers))
+            (
+                user_service_pb2_grpc.add_UserServiceServicer_to_server,
+                UserService(handlers, settings.trusted_proxies),
+            )
         ],
         service_names=[SERVICE_NAME],
         background=background,
         close=close,
         verifier=auth.JwtVerifier(
-            local_jwks, issuer=settings.auth.issuer, audience=settings.auth.audience
+            local_jwks,
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            revocations=auth.Revocations(local_revocations),
         ),
     )

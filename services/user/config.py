@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from kit.config import (
     ROOT,
@@ -15,7 +18,10 @@ from kit.config import (
     RabbitSettings,
     ServerSettings,
     TelemetrySettings,
+    gateway_source_address,
     integer,
+    refuse_development_defaults,
+    secret,
     string,
 )
 
@@ -33,18 +39,24 @@ class KeySettings:
                                              JWKS cache period (5 min) before it signs
     Without a private key, development falls back to a key generated once into
     `$EMPORIUM_VAR/user/jwt-signing-key.pem` (EMPORIUM_VAR defaults to var/ in the repository);
-    production (EMPORIUM_ENV=production) refuses to start.
+    anywhere else (EMPORIUM_ENV not development) the service refuses to start.
     """
 
-    private_key_pem: str | None = None
+    private_key_pem: SecretStr | None = None
     extra_public_keys_pem: str = ""
     development_key_path: Path = ROOT / "var/user/jwt-signing-key.pem"
 
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        if secret(env, "EMPORIUM_USER_JWT_PRIVATE_KEY") is None:
+            return ["EMPORIUM_USER_JWT_PRIVATE_KEY: PEM of the ES256 access-token signing key"]
+        return []
+
     @classmethod
     def from_env(cls, auth: AuthSettings, env: Env = os.environ) -> KeySettings:
-        pem = string(env, "EMPORIUM_USER_JWT_PRIVATE_KEY", "") or None
+        pem = secret(env, "EMPORIUM_USER_JWT_PRIVATE_KEY")
         if pem is None and auth.production:
-            raise ConfigError("EMPORIUM_USER_JWT_PRIVATE_KEY is required in production")
+            raise ConfigError("EMPORIUM_USER_JWT_PRIVATE_KEY is required outside development")
         return cls(
             private_key_pem=pem,
             extra_public_keys_pem=string(env, "EMPORIUM_USER_JWT_EXTRA_PUBLIC_KEYS", ""),
@@ -56,17 +68,28 @@ class KeySettings:
 
 @dataclass(frozen=True)
 class AdminSettings:
-    """The first admin account, created at start-up if missing.
+    """The first admin account, created at start-up only if no admin exists and the email is
+    unclaimed (handlers.bootstrap_admin: an existing account is never promoted).
 
     EMPORIUM_ADMIN_EMAIL / EMPORIUM_ADMIN_PASSWORD. Development (`make run`) defaults to
-    admin@example.com / emporium-admin-dev; production creates no admin unless both are set.
+    admin@example.com / emporium-admin-dev; anywhere else no admin is created unless both are
+    set, and the development password is refused.
     """
 
     email: str = ""
-    password: str = ""
+    password: SecretStr = field(default_factory=lambda: SecretStr(""))
 
     DEVELOPMENT_EMAIL = "admin@example.com"
     DEVELOPMENT_PASSWORD = "emporium-admin-dev"
+
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        password = secret(env, "EMPORIUM_ADMIN_PASSWORD")
+        if password is not None and (
+            password.get_secret_value() == AdminSettings.DEVELOPMENT_PASSWORD
+        ):
+            return ["EMPORIUM_ADMIN_PASSWORD: is the development password"]
+        return []
 
     @classmethod
     def from_env(cls, auth: AuthSettings, env: Env = os.environ) -> AdminSettings:
@@ -78,7 +101,7 @@ class AdminSettings:
             raise ConfigError(
                 "set both EMPORIUM_ADMIN_EMAIL and EMPORIUM_ADMIN_PASSWORD, or neither"
             )
-        return cls(email=email, password=password)
+        return cls(email=email, password=SecretStr(password))
 
 
 @dataclass(frozen=True)
@@ -104,9 +127,15 @@ class Settings:
     # per-address limit than production.
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
+    # Peers whose x-forwarded-for names the client (EMPORIUM_USER_TRUSTED_PROXIES, addresses
+    # or CIDRs, comma-separated): the gateway. The local gateway connects from its own loopback
+    # address (services.yaml gateway.upstream_source_address); in Kubernetes, the gateway
+    # pods' network. Nobody else can move a client's sign-in throttle with that header.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
+        refuse_development_defaults(env, ServerSettings, RabbitSettings, KeySettings, AdminSettings)
         auth = AuthSettings.from_env(env)
         return cls(
             server=ServerSettings.from_env(NAME, env),
@@ -128,4 +157,15 @@ class Settings:
             ),
             login_failures_per_account=integer(env, "EMPORIUM_USER_LOGIN_FAILURES_PER_ACCOUNT", 5),
             login_failures_per_address=integer(env, "EMPORIUM_USER_LOGIN_FAILURES_PER_ADDRESS", 20),
+            trusted_proxies=_networks(
+                env, "EMPORIUM_USER_TRUSTED_PROXIES", gateway_source_address()
+            ),
         )
+
+
+def _networks(env: Env, name: str, default: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    raw = string(env, name, default)
+    try:
+        return tuple(ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must list IP addresses or networks, got {raw!r}") from None

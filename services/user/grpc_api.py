@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
 import grpc
 from emporium.user.v1 import user_service_pb2, user_service_pb2_grpc
 from google.api import httpbody_pb2
@@ -13,23 +16,42 @@ from services.user import mapping
 from services.user.handlers import UserHandlers
 
 
-def client_address(context: grpc.aio.ServicerContext) -> str:
+def _peer_address(context: grpc.aio.ServicerContext) -> str:
+    peer = context.peer() or ""  # "ipv4:127.0.0.1:51234" or "ipv6:[::1]:51234"
+    return peer.split(":", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+
+def client_address(
+    context: grpc.aio.ServicerContext, trusted_proxies: Sequence[IPv4Network | IPv6Network] = ()
+) -> str:
     """Who is calling, for login throttling.
 
-    Behind Envoy the peer is Envoy itself; Envoy appends the address it saw to
-    `x-forwarded-for`, so the last entry is the one a client cannot forge through the gateway.
+    Behind the gateway the peer is Envoy, which puts the address it saw last in
+    `x-forwarded-for`. That header counts only when the peer is a trusted proxy (the gateway's
+    address, EMPORIUM_USER_TRUSTED_PROXIES): a direct caller sets it to anything, so for
+    anyone else the peer address is the client.
     """
-    metadata = dict(context.invocation_metadata() or ())
-    forwarded = str(metadata.get("x-forwarded-for", "")).split(",")[-1].strip()
-    if forwarded:
-        return forwarded
-    peer = context.peer() or ""  # "ipv4:127.0.0.1:51234"
-    return peer.split(":", 1)[-1].rsplit(":", 1)[0]
+    peer = _peer_address(context)
+    try:
+        trusted = any(ip_address(peer) in network for network in trusted_proxies)
+    except ValueError:
+        trusted = False
+    if trusted:
+        metadata = dict(context.invocation_metadata() or ())
+        forwarded = str(metadata.get("x-forwarded-for", "")).split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return peer
 
 
 class UserService(user_service_pb2_grpc.UserServiceServicer):
-    def __init__(self, handlers: UserHandlers) -> None:
+    def __init__(
+        self,
+        handlers: UserHandlers,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
+    ) -> None:
         self.handlers = handlers
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def Register(self, request, context):
         user = await self.handlers.register(
@@ -45,7 +67,9 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
 
     async def Login(self, request, context):
         tokens = await self.handlers.login(
-            email=request.email, password=request.password, client_address=client_address(context)
+            email=request.email,
+            password=request.password,
+            client_address=client_address(context, self.trusted_proxies),
         )
         return mapping.tokens_to_proto(tokens)
 
@@ -61,7 +85,7 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
 
     async def RequestPasswordReset(self, request, context):
         await self.handlers.request_password_reset(
-            email=request.email, client_address=client_address(context)
+            email=request.email, client_address=client_address(context, self.trusted_proxies)
         )
         return user_service_pb2.RequestPasswordResetResponse()
 
@@ -69,18 +93,30 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         await self.handlers.reset_password(
             token=request.token,
             new_password=request.new_password,
-            client_address=client_address(context),
+            client_address=client_address(context, self.trusted_proxies),
         )
         return user_service_pb2.ResetPasswordResponse()
 
     async def VerifyEmail(self, request, context):
         email = await self.handlers.verify_email(
-            token=request.token, client_address=client_address(context)
+            token=request.token, client_address=client_address(context, self.trusted_proxies)
         )
         return user_service_pb2.VerifyEmailResponse(email=email)
 
     async def GetJwks(self, request, context):
         return httpbody_pb2.HttpBody(content_type="application/json", data=self.handlers.jwks())
+
+    async def ListTokenRevocations(self, request, context):
+        marks = await self.handlers.token_revocations()
+        return user_service_pb2.ListTokenRevocationsResponse(
+            revocations=[
+                user_service_pb2.TokenRevocation(
+                    user_id_sha256=auth.revocation_key(user_id),
+                    valid_after_time=timestamp(after),
+                )
+                for user_id, after in marks.items()
+            ]
+        )
 
     async def GetMe(self, request, context):
         return mapping.user_to_proto(await self.handlers.me(auth.caller()))

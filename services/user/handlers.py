@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from emporium.user.v1 import user_events_pb2
 
@@ -44,6 +44,8 @@ from services.user.ports import (
 )
 
 MAX_ADDRESSES = 50
+# Revocation marks outlive the tokens they refuse by this much (clock skew, leeway).
+REVOCATION_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,20 @@ class Tokens:
     refresh_token: str
     refresh_expire_time: datetime
     user: User
+
+
+@dataclass(frozen=True)
+class AdminBootstrap:
+    """What the first-admin bootstrap did at start, and why (logged by bootstrap.py)."""
+
+    CREATED = "created"
+    EXISTS = "exists"  # the configured email already holds the admin role: nothing to do
+    SKIPPED = "skipped"  # another admin exists: a new first admin is not needed
+    REFUSED = "refused"  # the email belongs to a non-admin account: it is not promoted
+
+    outcome: str
+    user_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,10 @@ class UserHandlers:
     throttle_policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     # Verified against when an email is unknown, so both answers take as long.
     dummy_hash: str = ""
+
+    async def token_revocations(self) -> dict[str, datetime]:
+        """The live access-token revocation marks, by user id (ListTokenRevocations)."""
+        return await self.tokens.access_revocations()
 
     # --- registration and sign-in -----------------------------------------------------------
 
@@ -221,17 +241,34 @@ class UserHandlers:
             create_time=now,
         )
         await self.tokens.add(family)
-        return self._tokens(user, parts, family.expire_time, now)
+        return await self._tokens(user, parts, family.expire_time, now)
 
-    def _tokens(
+    async def _revoke_access(self, user_id: str) -> None:
+        """Every access token of the user issued until now stops working within seconds.
+
+        Tokens carry whole seconds (`iat`), so the mark is the next whole second: every token
+        issued so far is before it, and `_tokens` dates a token issued later in this second at
+        the mark, so a new sign-in (after an enable, a role change) is not refused.
+        """
+        now = self.clock.now()
+        valid_after = datetime.fromtimestamp(int(now.timestamp()) + 1, UTC)
+        until = valid_after + self.policy.access_ttl + REVOCATION_MARGIN
+        await self.tokens.revoke_access(user_id, valid_after, until)
+
+    async def _tokens(
         self, user: User, parts: RefreshTokenParts, refresh_expire: datetime, now: datetime
     ) -> Tokens:
         expire = now + self.policy.access_ttl
+        issued = int(now.timestamp())
+        mark = await self.tokens.access_valid_after(user.id)
+        if mark is not None:
+            # At most a second ahead of the clock; verifiers allow 5 s of skew on `iat`.
+            issued = max(issued, int(mark.timestamp()))
         claims = {
             "iss": self.policy.issuer,
             "aud": self.policy.audience,
             "sub": user.id,
-            "iat": int(now.timestamp()),
+            "iat": issued,
             "nbf": int(now.timestamp()),
             "exp": int(expire.timestamp()),
             "jti": str(uuid.uuid4()),
@@ -273,7 +310,7 @@ class UserHandlers:
                 "the refresh token was already used; the session is revoked",
                 reason="REFRESH_TOKEN_REUSED",
             )
-        return self._tokens(user, new, expire, now)
+        return await self._tokens(user, new, expire, now)
 
     async def logout(self, *, refresh_token: str, all_sessions: bool = False) -> None:
         parts = RefreshTokenParts.parse(refresh_token)
@@ -580,6 +617,7 @@ class UserHandlers:
             display_name=user.display_name,
             locale=settings.locale,
         )
+        await self._revoke_access(user.id)
         await self.tokens.revoke_all(user.id)
         await self.addresses.delete_all(user.id)
         await self.users.delete(user.deleted(self.clock.now()), [event])
@@ -785,6 +823,8 @@ class UserHandlers:
             raise errors.FailedPrecondition(
                 "admins cannot disable their own account", reason="SELF_DISABLE"
             )
+        # Before the state is saved: a crash in between leaves only a harmless extra mark.
+        await self._revoke_access(user.id)
         if user.state is State.ACTIVE:
             user = replace(user, state=State.DISABLED, update_time=self.clock.now())
             settings = await self._settings_of(user.id)
@@ -833,6 +873,8 @@ class UserHandlers:
             )
         if wanted == user.roles:
             return user
+        # Tokens carry the roles: every token with the old ones stops working (a demotion bites).
+        await self._revoke_access(user.id)
         previous = user.roles
         user = replace(user, roles=wanted, update_time=self.clock.now())
         event = user_events_pb2.UserRolesChanged(
@@ -844,27 +886,54 @@ class UserHandlers:
         await self.users.save(user, [event])
         return user
 
-    async def ensure_admin(self, *, email: str, password: str, display_name: str) -> User:
-        """The configured first admin exists and holds the admin role (idempotent)."""
+    async def bootstrap_admin(
+        self, *, email: str, password: str, display_name: str
+    ) -> AdminBootstrap:
+        """Creates the configured first admin, if and only if that cannot hand an account over.
+
+        An existing account is never promoted: whoever registered the configured email first
+        (before the first start, say) chose its password, so promoting it would give them the
+        shop. The admin is created only while the email is unclaimed and no admin exists;
+        otherwise nothing changes and the report says why. Idempotent: a restart finds the
+        admin it created under the email.
+        """
         email = domain.normalise_email(email)
         existing = await self.users.by_email(email)
         if existing is not None:
-            if domain.ROLE_ADMIN not in existing.roles:
-                existing = replace(
-                    existing,
-                    roles=existing.roles | {domain.ROLE_ADMIN},
-                    update_time=self.clock.now(),
+            if domain.ROLE_ADMIN in existing.roles:
+                return AdminBootstrap(
+                    AdminBootstrap.EXISTS, existing.id, f"{email} is already an admin"
                 )
-                await self.users.save(existing)
-            return existing
+            return AdminBootstrap(
+                AdminBootstrap.REFUSED,
+                existing.id,
+                f"{email} is already registered by account {existing.id}, which is not an "
+                "admin, and an existing account is never promoted at start; choose another "
+                "EMPORIUM_ADMIN_EMAIL, or have an admin grant the role (SetUserRoles)",
+            )
+        # Only reached while the email is unclaimed (first start, or a new address), so the
+        # scan does not run on every start of a large shop.
+        cursor: bytes | None = None
+        while True:
+            users, cursor = await self.users.page(500, cursor)
+            for user in users:
+                if domain.ROLE_ADMIN in user.roles and user.state is not State.DELETED:
+                    return AdminBootstrap(
+                        AdminBootstrap.SKIPPED,
+                        user.id,
+                        f"an admin already exists (account {user.id}); {email} is not created",
+                    )
+            if cursor is None:
+                break
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"emporium-admin/{email}"))
-        return await self.register(
+        admin = await self.register(
             email=email,
             password=password,
             display_name=display_name,
             request_id=request_id,
             roles=(domain.ROLE_CUSTOMER, domain.ROLE_ADMIN),
         )
+        return AdminBootstrap(AdminBootstrap.CREATED, admin.id, f"created admin {email}")
 
 
 def _require_enabled(user: User) -> None:

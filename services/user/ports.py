@@ -137,6 +137,22 @@ class TokenRepository(Protocol):
 
     async def revoke_all(self, user_id: str) -> None: ...
 
+    async def revoke_access(self, user_id: str, valid_after: datetime, until: datetime) -> None:
+        """Access tokens of the user issued before `valid_after` are refused from now on.
+
+        The mark is kept until `until` (when every token it refuses has expired); a later mark
+        replaces an earlier one.
+        """
+        ...
+
+    async def access_valid_after(self, user_id: str) -> datetime | None:
+        """The user's live revocation mark, if any."""
+        ...
+
+    async def access_revocations(self) -> dict[str, datetime]:
+        """Every live revocation mark, by user id (a few: marks live one token lifetime)."""
+        ...
+
 
 class LoginThrottle(Protocol):
     """Counts failed logins per key (account, client address) over a sliding window."""

@@ -272,29 +272,13 @@ def test_categories_are_created_by_admins_and_listed_by_anyone(api, admin, shopp
     assert "category.slug" in violations(bad)
 
 
-def test_an_admin_uploads_an_image_as_the_raw_body_and_anyone_downloads_it(api, admin):
-    from tests.unit.test_catalog_service import png
-
+def test_the_old_image_upload_route_points_to_the_file_service(api, admin):
+    # Images are uploaded through the file service now (tests/e2e/test_file_flows.py).
     product = create(api, admin).json()
-    picture = png(4, 3)
-    uploaded = api.post(
+    moved = api.post(
         f"/v1/products/{product['id']}/images",
-        params={"alt_text": "Front"},
-        content=picture,
+        content=b"\x89PNG\r\n\x1a\n",
         headers={**admin, "content-type": "image/png"},
     )
-    assert uploaded.status_code == 200, uploaded.text
-    image = uploaded.json()
-    assert (image["width"], image["height"], image["alt_text"]) == (4, 3, "Front")
-    downloaded = api.get(image["url"])
-    assert downloaded.status_code == 200, downloaded.text
-    assert downloaded.headers["content-type"] == "image/png"
-    assert downloaded.content == picture
-    shown = api.get(f"/v1/products/{product['id']}").json()
-    assert [i["id"] for i in shown["images"]] == [image["id"]]
-    lying = api.post(
-        f"/v1/products/{product['id']}/images",
-        content=b"not a png at all",
-        headers={**admin, "content-type": "image/png"},
-    )
-    assert lying.status_code == 400, lying.text
+    assert moved.status_code == 400, moved.text
+    assert "IMAGE_UPLOADS_MOVED" in moved.text

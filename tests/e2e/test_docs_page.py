@@ -73,3 +73,33 @@ def test_the_docs_page_lists_every_promised_route(
         if operation(page, method, path).count() == 0
     ]
     assert not missing, f"Swagger UI does not list: {', '.join(missing)}"
+
+
+def test_a_person_signs_in_through_authorize_and_calls_an_api_that_needs_a_token(
+    page: Page, gateway_url: str
+) -> None:
+    import httpx
+
+    login = httpx.post(
+        f"{gateway_url}/v1/auth:login",
+        json={"email": "admin@example.com", "password": "emporium-admin-dev"},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    # The whole document renders first; on a loaded machine that takes a while.
+    page.goto(f"{gateway_url}/docs/", timeout=4 * RENDER_TIMEOUT_MS)
+    page.locator(".opblock").first.wait_for(state="visible", timeout=4 * RENDER_TIMEOUT_MS)
+    page.locator("button.authorize").first.click(timeout=RENDER_TIMEOUT_MS)
+    dialog = page.locator(".modal-ux")
+    dialog.locator("input").first.fill(login.json()["access_token"])
+    dialog.locator("button.authorize").click()
+    dialog.locator("button.btn-done").click()
+
+    me = operation(page, "get", "/v1/users/me")
+    me.locator(".opblock-summary").click()
+    me.locator("button.try-out__btn").click()
+    me.locator("button.execute").click()
+    status = me.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for(state="visible", timeout=RENDER_TIMEOUT_MS)
+    assert status.inner_text().strip() == "200"
+    assert "admin@example.com" in me.locator(".live-responses-table").inner_text()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.conftest import servers
 
-SERVERS = ["rabbitmq", "cassandra", "mongo", "opensearch", "redis"]
+SERVERS = ["rabbitmq", "cassandra", "mongo", "opensearch", "redis", "versitygw"]
 no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 

@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway import render
 from kit.bus import Bus
 from kit.config import RabbitSettings
-from kit.events import Event
+from kit.events import Event, owner, type_name
 from services.user.config import AdminSettings
 from tests.integration.conftest import check_http
 
@@ -206,7 +206,8 @@ def test_the_rate_table_is_admin_only(api, shopper):
 async def _publish(*messages) -> None:
     bus = await Bus.connect(RabbitSettings.from_env(), source="e2e", wait_seconds=10)
     try:
-        await bus.publish([Event.of(m, "e2e") for m in messages])
+        # As their owners publish them: consumers refuse an event from any other source.
+        await bus.publish([Event.of(m, owner(type_name(m))) for m in messages])
     finally:
         await bus.close()
 

@@ -144,6 +144,20 @@ def check_http(url: str) -> str | None:
     return None
 
 
+def check_s3(endpoint: str) -> str | None:
+    # An S3 endpoint answers an unsigned request with an S3 XML error (AccessDenied).
+    try:
+        with _no_proxy.open(endpoint + "/", timeout=3) as response:
+            body = response.read(2048)
+    except urllib.error.HTTPError as error:
+        body = error.read(2048)
+    except (OSError, urllib.error.URLError) as error:
+        return f"{endpoint}: {error}"
+    if b"<Error>" not in body and b"ListAllMyBucketsResult" not in body:
+        return f"{endpoint} did not answer as an S3 endpoint ({body[:80]!r})"
+    return None
+
+
 @dataclass(frozen=True)
 class Server:
     """One of the real servers: its name, address and how to check it answers."""
@@ -159,12 +173,13 @@ class Server:
 
 
 def servers() -> dict[str, Server]:
-    """The five servers, at the addresses the services would use."""
+    """The servers, at the addresses the services would use."""
     rabbit = RabbitSettings.from_env()
     cassandra = CassandraSettings.from_env("tests")
     mongo = MongoSettings.from_env("tests")
     redis_url = RedisSettings.from_env().url
     opensearch = OpenSearchSettings.from_env().url.rstrip("/")
+    s3_endpoint = os.environ.get("EMPORIUM_S3_ENDPOINT", "http://127.0.0.1:7070").rstrip("/")
     return {
         "rabbitmq": Server("RabbitMQ", rabbit.url, lambda: check_rabbitmq(rabbit.url)),
         "cassandra": Server(
@@ -177,6 +192,9 @@ def servers() -> dict[str, Server]:
             "OpenSearch", opensearch, lambda: check_http(f"{opensearch}/_cluster/health")
         ),
         "redis": Server("Redis", redis_url, lambda: check_redis(redis_url)),
+        "versitygw": Server(
+            "The S3 object store (versitygw)", s3_endpoint, lambda: check_s3(s3_endpoint)
+        ),
     }
 
 
@@ -220,8 +238,16 @@ def opensearch_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """The address of an S3 endpoint (versitygw) that answers S3 requests."""
+    server = servers()["versitygw"]
+    server.require()
+    return server.address
+
+
+@pytest.fixture(scope="session")
 def local_servers() -> dict[str, Server]:
-    """All five servers, each checked to answer."""
+    """All the servers, each checked to answer."""
     everything = servers()
     for server in everything.values():
         server.require()

@@ -33,7 +33,7 @@ from emporium.order.v1 import order_events_pb2, order_pb2
 from emporium.payment.v1 import payment_events_pb2
 from google.type import money_pb2
 
-from kit import auth, server
+from kit import auth, events, server
 from kit.auth import Principal
 from kit.bus import Bus
 from kit.config import CassandraSettings, RabbitSettings
@@ -107,7 +107,7 @@ class Running:
         return (s.on_hand_quantity, s.reserved_quantity, s.available_quantity)
 
     async def publish(self, message, event_id: str | None = None) -> Event:
-        event = Event.of(message, "test", id=event_id)
+        event = Event.of(message, events.owner(events.type_name(message)), id=event_id)
         await self.publisher.publish([event])
         return event
 

@@ -44,6 +44,7 @@ from services.catalog.adapters.redis import RedisProductCache
 from services.catalog.config import Settings
 from services.catalog.domain import (
     Category,
+    ImageThumbnail,
     Line,
     Money,
     Product,
@@ -310,21 +311,20 @@ async def test_a_user_reviews_a_product_once(repos):
     await repos["reviews"].create(replace(review, id=str(uuid.uuid4())), [])
 
 
-async def test_image_bytes_of_several_chunks_read_back_whole(repos):
+async def test_an_image_is_recorded_once_by_its_file_id_with_its_urls_and_thumbnails(repos):
     product_id = str(uuid.uuid4())
-    data = secrets.token_bytes(2 * 1024 * 1024 + 17)  # three 1 MiB chunks in Cassandra
+    thumbs = (ImageThumbnail(128, 128, 96, "http://s/t128"), ImageThumbnail(256, 256, 192, "u"))
     image = ProductImage(
-        str(uuid.uuid4()), product_id, "image/png", len(data), 4, 4, _now(), request_id="r1"
-    )
-    assert await repos["images"].add(image, data) == image
-    again = replace(image, id=str(uuid.uuid4()))
-    assert (await repos["images"].add(again, data)).id == image.id
-    assert await repos["images"].data(product_id, image.id) == data
+        str(uuid.uuid4()), product_id, "image/png", 2048, 4, 4, _now(),
+        url="http://s/original", thumbnails=thumbs,
+    )  # fmt: skip
+    assert await repos["images"].add(image) == image
+    # A redelivered FileUploaded: the first row (and its position) stays.
+    assert await repos["images"].add(replace(image, position=5)) == image
     moved = replace(image, position=3, alt_text="Side")
     await repos["images"].save([moved])
     assert (await repos["images"].of_products([product_id]))[product_id] == [moved]
     await repos["images"].delete(moved)
-    assert await repos["images"].data(product_id, image.id) is None
     assert (await repos["images"].of_products([product_id]))[product_id] == []
 
 

@@ -918,6 +918,39 @@ def test_a_credential_rpc_answers_429_after_its_burst_and_other_rpcs_still_pass(
     assert other.headers["x-ratelimit-limit"] == str(gateway.config.rate_limits.default.burst)
 
 
+def _login_from(gateway, source: str) -> Response:
+    """POST /v1/auth:login over a connection from `source` (an address on 127.0.0.0/8)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", gateway.config.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request(
+            "POST",
+            "/v1/auth:login",
+            json.dumps({"email": "e@example.com", "password": "pw"}),
+            {"Content-Type": "application/json"},
+        )
+        reply = connection.getresponse()
+        return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read())
+    finally:
+        connection.close()
+
+
+def test_one_client_flooding_login_gets_429_while_another_client_still_signs_in(gateway):
+    burst = TEST_CREDENTIAL_BUCKET.burst
+    flood = [_login_from(gateway, "127.0.0.2")]
+    while flood[-1].status == 200 and len(flood) < 10 * burst:
+        flood.append(_login_from(gateway, "127.0.0.2"))
+    other = _login_from(gateway, "127.0.0.3")
+
+    assert flood[-1].status == 429, [r.status for r in flood]
+    assert flood[-1].headers["retry-after"] == "1"
+    assert other.status == 200, other.body[:300]
+    assert _login_from(gateway, "127.0.0.3").status == 200
+
+
 # --- what Envoy serves itself ---------------------------------------------------------------
 
 
@@ -1134,3 +1167,53 @@ def test_a_bucket_refills_in_the_smallest_whole_token_steps(rate, per_fill, inte
         "tokens_per_fill": per_fill,
         "fill_interval": interval,
     }
+
+
+# --- errors the gateway produces itself -----------------------------------------------------
+
+REGISTER = "/v1/users:register"
+JSON = {"Content-Type": "application/json"}
+GATEWAY_ERRORS = [
+    # (case, method, path, body, headers, expected HTTP status)
+    ("unknown path", "GET", "/v1/no-such-thing", None, {}, 404),
+    ("unknown method on a known path", "PUT", "/v1/orders/o-1", b"{}", JSON, 404),
+    ("malformed json", "POST", REGISTER, b'{"email": ', JSON, 400),
+    ("json that is not an object", "POST", REGISTER, b"[1, 2]", JSON, 400),
+    ("a number for a string", "POST", REGISTER, b'{"email": 12}', JSON, 400),
+    ("an object for a string", "POST", REGISTER, b'{"email": {"a": 1}}', JSON, 400),
+    ("bad utf-8", "POST", REGISTER, b'{"email": "\xff\xfe"}', JSON, 400),
+    ("unknown query parameter", "GET", "/v1/orders?colour=red", None, {}, 400),
+    ("unknown enum name", "GET", "/v1/orders?state=STATE_FLYING", None, {}, 400),
+    ("a word for a number", "GET", "/v1/orders?page_size=many", None, {}, 400),
+    ("an overflowing number", "GET", "/v1/orders?page_size=99999999999999999999", None, {}, 400),
+    ("a body over the limit", "POST", REGISTER, b" " * (12 * MIB + 1), JSON, 413),
+    ("headers over the limit", "GET", "/v1/orders", None, {"X-Big": "a" * 100_000}, 431),
+    ("a path over the limit", "GET", "/v1/orders/" + "a" * 20_000, None, {}, 431),
+    ("a huge unknown enum name", "GET", "/v1/orders?state=" + "X" * 10_000, None, {}, 400),
+    ("a huge unknown parameter", "GET", f"/v1/orders?{'q' * 10_000}=1", None, {}, 400),
+    ("a huge wrong-typed value", "POST", REGISTER, b'{"email": [' + b"1," * 100_000 + b"1]}",
+     JSON, 400),
+    ("deeply nested json", "POST", REGISTER, b'{"email": ' + b"[" * 10_000, JSON, 400),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status"),
+    [case[1:] for case in GATEWAY_ERRORS],
+    ids=[case[0] for case in GATEWAY_ERRORS],
+)
+def test_every_error_the_gateway_makes_itself_is_a_json_google_rpc_status(
+    gateway, method, path, body, headers, status
+):
+    response = http(method, f"{gateway.url}{path}", body, {**bearer(), **headers})
+    assert response.status == status, response.body[:300]
+    assert response.headers["content-type"].startswith("application/json"), response.body[:300]
+    document = response.json()
+    assert isinstance(document["code"], int)
+    assert document["code"] > 0
+    assert isinstance(document["message"], str)
+    assert document["message"]
+    # Never echoes an unbounded input: a body is not quoted at length, and what the transcoder
+    # quotes of a URL is bounded by the gateway's header limit.
+    limit = 2048 if len(path) < 1024 else render.MAX_REQUEST_HEADERS_KB * 1024 + 1024
+    assert len(response.body) < limit

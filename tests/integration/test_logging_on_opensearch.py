@@ -101,6 +101,7 @@ async def logging_service(
     namespace = "it" + uuid.uuid4().hex[:10]
     settings = Settings.from_env(
         {
+            "EMPORIUM_ENV": "development",
             "EMPORIUM_LOGGING_GRPC_PORT": "0",
             "EMPORIUM_OTLP_PORT": "0",
             "EMPORIUM_OPENSEARCH_URL": opensearch,

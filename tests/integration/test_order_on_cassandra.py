@@ -336,7 +336,9 @@ async def test_real_events_drive_the_order_and_duplicates_change_nothing(running
     reserved = Event.of(catalog_events_pb2.StockReserved(order_id=order.id), "catalog")
     await running.bus.publish([reserved, reserved])  # the same event id twice
     await _until(running, metadata, order.id, O.STATE_CONFIRMED)
-    paid = payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id=str(uuid.uuid4()))
+    paid = payment_events_pb2.PaymentSucceeded(
+        order_id=order.id, payment_id=str(uuid.uuid4()), amount=order.total
+    )
     paid_event = Event.of(paid, "payment")
     # The same event twice, and a second event for the same payment.
     await running.bus.publish([paid_event, paid_event, Event.of(paid, "payment")])

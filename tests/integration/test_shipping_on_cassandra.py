@@ -34,7 +34,7 @@ from emporium.shipping.v1 import (
 )
 from google.type import postal_address_pb2
 
-from kit import auth, cassandra, server
+from kit import auth, cassandra, events, server
 from kit.bus import Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
@@ -276,7 +276,7 @@ class Running:
         return [("authorization", f"Bearer {self.keys.sign(claims)}")]
 
     async def publish(self, message, event_id: str | None = None) -> Event:
-        event = Event.of(message, "test", id=event_id)
+        event = Event.of(message, events.owner(events.type_name(message)), id=event_id)
         await self.publisher.publish([event])
         return event
 

@@ -76,7 +76,7 @@ def test_refresh_keeps_the_snapshot_price_of_a_product_now_in_another_currency()
 
 
 def test_settings_default_to_the_local_stack_and_refuse_bad_values():
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development"})
     assert (settings.server.port, settings.catalog.port, settings.user.port) == (
         50053,
         50052,
@@ -84,8 +84,13 @@ def test_settings_default_to_the_local_stack_and_refuse_bad_values():
     )
     assert settings.ttl_seconds == 30 * 24 * 3600
     assert settings.shop_currency == "USD"
-    assert Settings.from_env({"EMPORIUM_SHOP_CURRENCY": "eur"}).shop_currency == "EUR"
+    assert (
+        Settings.from_env(
+            {"EMPORIUM_ENV": "development", "EMPORIUM_SHOP_CURRENCY": "eur"}
+        ).shop_currency
+        == "EUR"
+    )
     with pytest.raises(ConfigError):
-        Settings.from_env({"EMPORIUM_CART_TTL_SECONDS": "0"})
+        Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_CART_TTL_SECONDS": "0"})
     with pytest.raises(ConfigError):
-        Settings.from_env({"EMPORIUM_SHOP_CURRENCY": "dollars"})
+        Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_SHOP_CURRENCY": "dollars"})

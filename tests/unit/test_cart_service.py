@@ -116,7 +116,7 @@ class World:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    settings = Settings.from_env({"EMPORIUM_CART_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_CART_GRPC_PORT": "0"})
     tokens = Tokens()
     carts = InMemoryCartRepository(ttl_seconds=settings.ttl_seconds)
     catalog = InMemoryCatalog()

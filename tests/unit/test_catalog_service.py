@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,14 +23,16 @@ from emporium.catalog.v1 import (
     review_pb2,
     stock_pb2,
 )
+from emporium.file.v1 import file_events_pb2, file_pb2
 from google.api import httpbody_pb2
 from google.protobuf import duration_pb2, field_mask_pb2
 from google.rpc import error_details_pb2
 from google.type import money_pb2
 from grpc_status import rpc_status
 
-from kit import auth, server
-from services.catalog import bootstrap
+from kit import auth, events, server
+from kit.events import Event
+from services.catalog import bootstrap, consumers
 from services.catalog.adapters import memory
 from services.catalog.config import Settings
 from services.catalog.domain import Line, ReleaseReason, Reservation, ReservationState
@@ -112,7 +113,7 @@ class Client:
 
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
-    settings = Settings.from_env({"EMPORIUM_CATALOG_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_CATALOG_GRPC_PORT": "0"})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     events = memory.EventLog()
     fakes: dict[str, Any] = {
@@ -608,55 +609,56 @@ async def test_one_review_per_user_updates_the_rating_and_only_the_author_edits_
     assert "review.rating" in _fields(bad)
 
 
-def png(width: int, height: int) -> bytes:
-    """A valid PNG of one colour."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-        )
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-async def _upload(client, product_id: str, data: bytes, content_type: str = "image/png", **kw):
-    return await client.stub.UploadProductImage(
-        S.UploadProductImageRequest(
+def _uploaded(product_id: str, width: int = 3, height: int = 2, **fields: Any):
+    """The FileUploaded the file service publishes for a READY product image."""
+    file_id = fields.pop("file_id", str(uuid.uuid4()))
+    base = f"http://store.test/emporium-files/public/{file_id}"
+    return file_events_pb2.FileUploaded(
+        file=file_pb2.File(
+            id=file_id,
+            owner_id="admin-1",
+            purpose=file_pb2.File.PURPOSE_PRODUCT_IMAGE,
+            state=file_pb2.File.STATE_READY,
+            content_type="image/png",
+            size_bytes=1234,
+            width=width,
+            height=height,
+            uri=f"{base}/original",
+            thumbnails=[
+                file_pb2.Thumbnail(size=s, width=s, height=s, uri=f"{base}/thumb-{s}.webp")
+                for s in (128, 256)
+            ],
             product_id=product_id,
-            file=httpbody_pb2.HttpBody(content_type=content_type, data=data),
-            **kw,
-        ),
-        metadata=client.admin,
+            **fields,
+        )
     )
 
 
-async def test_an_uploaded_image_joins_the_gallery_and_its_bytes_are_served(client):
+async def _deliver(client, message, source: str = "file") -> None:
+    handle = events.dispatch(consumers.subscriptions(client.handlers))
+    await handle(Event.of(message, source))
+
+
+async def test_an_uploaded_file_joins_its_products_gallery_once_and_refreshes_the_cache(client):
     product = await client.product()
     await client.stub.GetProduct(S.GetProductRequest(id=product.id))  # cached without images
-    request_id = str(uuid.uuid4())
-    first = await _upload(client, product.id, png(3, 2), alt_text="Front", request_id=request_id)
-    assert (first.width, first.height, first.position) == (3, 2, 0)
-    assert first.url == f"/v1/products/{product.id}/images/{first.id}"
-    again = await _upload(client, product.id, png(3, 2), request_id=request_id)
-    assert again.id == first.id
-    second = await _upload(client, product.id, png(1, 1))
+    first = _uploaded(product.id, alt_text="Front")
+    await _deliver(client, first)
+    await _deliver(client, first)  # redelivered: recorded once
+    second = _uploaded(product.id, 1, 1)
+    await _deliver(client, second)
     got = await client.stub.GetProduct(S.GetProductRequest(id=product.id))
-    assert [i.id for i in got.images] == [first.id, second.id]
-    body = await client.stub.GetProductImage(
-        S.GetProductImageRequest(product_id=product.id, id=first.id)
-    )
-    assert (body.content_type, body.data) == ("image/png", png(3, 2))
+    assert [(i.id, i.position) for i in got.images] == [(first.file.id, 0), (second.file.id, 1)]
+    image = got.images[0]
+    assert (image.width, image.height, image.alt_text) == (3, 2, "Front")
+    assert image.url == first.file.uri
+    assert [(t.size, t.url) for t in image.thumbnails] == [
+        (t.size, t.uri) for t in first.file.thumbnails
+    ]
     moved = await client.stub.UpdateProductImage(
         S.UpdateProductImageRequest(
             product_id=product.id,
-            id=second.id,
+            id=second.file.id,
             image=product_pb2.ProductImage(position=0),
             update_mask=field_mask_pb2.FieldMask(paths=["position"]),
         ),
@@ -664,26 +666,72 @@ async def test_an_uploaded_image_joins_the_gallery_and_its_bytes_are_served(clie
     )
     assert moved.position == 0
     got = await client.stub.GetProduct(S.GetProductRequest(id=product.id))
-    assert [(i.id, i.position) for i in got.images] == [(second.id, 0), (first.id, 1)]
+    assert [(i.id, i.position) for i in got.images] == [(second.file.id, 0), (first.file.id, 1)]
     await client.stub.DeleteProductImage(
-        S.DeleteProductImageRequest(product_id=product.id, id=second.id), metadata=client.admin
+        S.DeleteProductImageRequest(product_id=product.id, id=second.file.id),
+        metadata=client.admin,
     )
     got = await client.stub.GetProduct(S.GetProductRequest(id=product.id))
-    assert [(i.id, i.position) for i in got.images] == [(first.id, 0)]
+    assert [(i.id, i.position) for i in got.images] == [(first.file.id, 0)]
     masks = [list(e.update_mask.paths) for e in client.events.of(catalog_events_pb2.ProductUpdated)]
     assert masks == [["images"]] * 4
 
 
-async def test_an_image_that_is_not_what_it_claims_is_invalid_argument(client):
+async def test_a_deleted_file_leaves_its_products_gallery(client):
     product = await client.product()
-    fake = await _error(_upload(client, product.id, b"GIF89a" + bytes(20)))
-    assert "file" in _fields(fake)
-    kind = await _error(_upload(client, product.id, png(1, 1), content_type="image/tiff"))
-    assert "file.content_type" in _fields(kind)
-    empty = await _error(_upload(client, product.id, b""))
-    assert "file" in _fields(empty)
-    huge = await _error(_upload(client, product.id, png(1, 1) + bytes(10 * 1024 * 1024)))
-    assert huge.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    uploaded = _uploaded(product.id)
+    await _deliver(client, uploaded)
+    deleted = file_events_pb2.FileDeleted(
+        file_id=uploaded.file.id,
+        owner_id="admin-1",
+        purpose=file_pb2.File.PURPOSE_PRODUCT_IMAGE,
+        product_id=product.id,
+    )
+    await _deliver(client, deleted)
+    await _deliver(client, deleted)
+    got = await client.stub.GetProduct(S.GetProductRequest(id=product.id))
+    assert list(got.images) == []
+
+
+async def test_file_events_from_another_source_or_for_private_files_change_nothing(client):
+    product = await client.product()
+    with pytest.raises(events.ForeignEvent):
+        await _deliver(client, _uploaded(product.id), source="cart")
+    private = _uploaded(product.id)
+    private.file.purpose = file_pb2.File.PURPOSE_USER_UPLOAD
+    await _deliver(client, private)
+    await _deliver(client, _uploaded(str(uuid.uuid4())))  # no such product: ignored
+    got = await client.stub.GetProduct(S.GetProductRequest(id=product.id))
+    assert list(got.images) == []
+
+
+async def test_the_old_image_rpcs_point_to_the_file_service(client):
+    product = await client.product()
+    moved = await _error(
+        client.stub.UploadProductImage(
+            S.UploadProductImageRequest(
+                product_id=product.id,
+                file=httpbody_pb2.HttpBody(content_type="image/png", data=b"\x89PNG"),
+            ),
+            metadata=client.admin,
+        )
+    )
+    assert moved.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "FileService.CreateUpload" in moved.details()
+    uploaded = _uploaded(product.id)
+    await _deliver(client, uploaded)
+    served = await _error(
+        client.stub.GetProductImage(
+            S.GetProductImageRequest(product_id=product.id, id=uploaded.file.id)
+        )
+    )
+    assert served.code() == grpc.StatusCode.FAILED_PRECONDITION
+    missing = await _error(
+        client.stub.GetProductImage(
+            S.GetProductImageRequest(product_id=product.id, id=str(uuid.uuid4()))
+        )
+    )
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_reservations_list_newest_first_by_state_and_product(client):

@@ -9,7 +9,7 @@ from emporium.access.v1 import access_pb2
 from google.protobuf import descriptor_pb2
 
 DOMAINS = ["user", "catalog", "cart", "order", "payment", "shipping", "notification",
-           "webhooks", "logging"]  # fmt: skip
+           "webhooks", "logging", "file"]  # fmt: skip
 CODES = re.compile(
     r"\b(CANCELLED|UNKNOWN|INVALID_ARGUMENT|DEADLINE_EXCEEDED|NOT_FOUND|ALREADY_EXISTS|"
     r"PERMISSION_DENIED|RESOURCE_EXHAUSTED|FAILED_PRECONDITION|ABORTED|OUT_OF_RANGE|"

@@ -13,10 +13,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from kit.events import (
     Event,
+    ForeignEvent,
     UndecodableEvent,
     UnknownEventType,
     dispatch,
     message_class,
+    owner,
     routing_keys,
     type_name,
 )
@@ -95,3 +97,18 @@ async def test_dispatch_calls_the_handler_registered_for_the_events_class() -> N
     assert routing_keys(handlers) == [type_name(OrderPlaced), type_name(OrderCancelled)]
     with pytest.raises(UnknownEventType):  # dead-lettered by the bus, not dropped
         await handle(Event.of(StringValue(value="x"), "order"))
+
+
+async def test_dispatch_refuses_an_event_whose_source_is_not_its_owning_service() -> None:
+    seen: list[str] = []
+
+    async def on_placed(message: OrderPlaced, event: Event) -> None:
+        seen.append(message.order_id)
+
+    handle = dispatch({OrderPlaced: on_placed})
+    for impostor in ("payment", "", "order-evil"):
+        with pytest.raises(ForeignEvent):  # an UndecodableEvent: dead-lettered at once
+            await handle(Event.of(OrderPlaced(order_id="o-6"), impostor))
+    assert seen == []
+    assert owner("emporium.payment.v1.PaymentSucceeded") == "payment"
+    assert owner("google.protobuf.StringValue") == ""

@@ -53,4 +53,4 @@ async def test_every_service_stub_reaches_its_servicer_over_grpc(descriptor_set)
                 assert error.value.details() == label
     finally:
         await server.stop(None)
-    assert len(calls) == 9, [c[4] for c in calls]
+    assert len(calls) == 10, [c[4] for c in calls]

@@ -241,6 +241,21 @@ async def test_an_invalid_argument_names_every_field_in_bad_request_details(serv
     assert fields == [("email", "is not an email address"), ("password", "is too short")]
 
 
+async def test_an_error_that_echoes_a_huge_input_stays_small_enough_for_the_trailers(served):
+    huge = "x" * 200_000
+    served.servicer.outcome = errors.InvalidArgument(
+        violations=[(huge, f"is not a product id: {huge}")] * 500,
+        message=f"no product {huge}",
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await served.users.GetMe(user_service_pb2.GetMeRequest(), metadata=served.token())
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(raised.value)
+    # grpc-status-details-bin (base64) and grpc-message together fit gRPC's 8 KiB default.
+    assert len(status.SerializeToString()) * 4 / 3 + len(status.message) < 8 * 1024
+    assert status.message.endswith("(truncated)")
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [
@@ -323,3 +338,61 @@ async def test_a_server_stream_passes_every_message_and_maps_an_error_raised_mid
         assert await _code(anonymous.read()) == grpc.StatusCode.UNAUTHENTICATED
     await grpc_server.stop(0)
     assert states == [order_pb2.Order.STATE_PENDING, order_pb2.Order.STATE_PAID]
+
+
+async def test_a_token_issued_before_its_users_revocation_mark_is_refused():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    marks: dict[str, float] = {}
+    fetches: list[float] = []
+
+    async def jwks() -> bytes:
+        return keys.jwks_json()
+
+    async def revocations() -> dict[str, float]:
+        fetches.append(time.monotonic())
+        return dict(marks)
+
+    verifier = auth.JwtVerifier(
+        jwks,
+        issuer=AUTH.issuer,
+        audience=AUTH.audience,
+        revocations=auth.Revocations(revocations, max_age_seconds=0.2),
+    )
+    now = int(time.time())
+    old = keys.sign(_claims(iat=now - 10))
+    assert (await verifier.verify(old)).user_id == USER_ID
+    marks[auth.revocation_key(USER_ID)] = float(now - 5)
+    await asyncio.sleep(0.25)  # older than max_age: the next check fetches the marks again
+    with pytest.raises(errors.Unauthenticated, match="revoked"):
+        await verifier.verify(old)
+    # A token issued at or after the mark (a new sign-in) is accepted; other users too.
+    assert (await verifier.verify(keys.sign(_claims(iat=now - 5)))).user_id == USER_ID
+    other = "7d0c1f5e-0000-4000-8000-00000000000b"
+    assert (await verifier.verify(keys.sign(_claims(sub=other, iat=now - 10)))).user_id == other
+    assert len(fetches) == 2  # within max_age the copy is reused, not refetched per call
+
+
+async def test_revocation_marks_keep_applying_while_their_source_is_down():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    now = int(time.time())
+    answers: list[Any] = [{auth.revocation_key(USER_ID): float(now)}, ConnectionError("down")]
+
+    async def jwks() -> bytes:
+        return keys.jwks_json()
+
+    async def revocations() -> dict[str, float]:
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    verifier = auth.JwtVerifier(
+        jwks,
+        issuer=AUTH.issuer,
+        audience=AUTH.audience,
+        revocations=auth.Revocations(revocations, max_age_seconds=0),
+    )
+    old = keys.sign(_claims(iat=now - 10))
+    for _ in range(3):
+        with pytest.raises(errors.Unauthenticated, match="revoked"):
+            await verifier.verify(old)

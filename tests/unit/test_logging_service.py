@@ -229,6 +229,7 @@ class NoSearch:
 async def running() -> AsyncIterator[tuple]:
     settings = Settings.from_env(
         {
+            "EMPORIUM_ENV": "development",
             "EMPORIUM_LOGGING_GRPC_PORT": "0",
             "EMPORIUM_OTLP_PORT": "0",
             "EMPORIUM_LOGGING_INGEST_TOKEN": "s3cret",
@@ -335,7 +336,7 @@ async def test_searching_logs_needs_the_admin_role(running):
 
 def test_a_namespace_with_a_dash_is_refused():
     with pytest.raises(ConfigError):
-        Settings.from_env({"EMPORIUM_LOGGING_NAMESPACE": "a-b"})
+        Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_LOGGING_NAMESPACE": "a-b"})
 
 
 def test_a_key_that_is_also_a_prefix_of_another_is_kept_beside_it():

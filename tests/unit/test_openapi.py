@@ -1,5 +1,7 @@
 """The generated OpenAPI document is valid and documents the promised REST surface."""
 
+import importlib
+
 import yaml
 from openapi_spec_validator import validate
 
@@ -22,3 +24,50 @@ def test_every_operation_documents_its_errors_as_google_rpc_status(openapi_path)
         for verb, operation in operations.items():
             error = operation["responses"]["default"]["content"]["application/json"]["schema"]
             assert error["$ref"].endswith("google.rpc.Status"), f"{verb} {path}"
+
+
+def _operations(openapi_path):
+    document = yaml.safe_load(openapi_path.read_text())
+    for path, operations in document["paths"].items():
+        for verb, operation in operations.items():
+            yield f"{verb.upper()} {path}", operation
+
+
+def test_the_document_declares_a_bearer_jwt_scheme(openapi_path):
+    schemes = yaml.safe_load(openapi_path.read_text())["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["bearerAuth"]["description"],
+    }
+
+
+def test_every_operation_declares_bearer_security_unless_its_rpc_is_public(openapi_path):
+    from emporium.access.v1 import access_pb2
+
+    from kit import auth
+
+    for name, operation in _operations(openapi_path):
+        service, _, method = operation["operationId"].partition("_")
+        package = service.removesuffix("Service").lower()
+        importlib.import_module(f"emporium.{package}.v1.{package}_service_pb2")
+        access = auth.access_of(f"/emporium.{package}.v1.{service}/{method}")
+        expected = [] if access == access_pb2.ACCESS_PUBLIC else [{"bearerAuth": []}]
+        assert operation["security"] == expected, name
+        assert ("401" in operation["responses"]) == bool(expected), name
+
+
+def test_every_operation_documents_400_and_429_and_the_codes_its_comment_names(openapi_path):
+    for name, operation in _operations(openapi_path):
+        responses = operation["responses"]
+        assert {"400", "429"} <= responses.keys(), name
+        if "NOT_FOUND" in operation.get("description", ""):
+            assert "404" in responses, name
+        for code in ("400", "401", "403", "404", "409", "429"):
+            if code in responses:
+                schema = responses[code]["content"]["application/json"]["schema"]
+                assert schema["$ref"].endswith("google.rpc.Status"), name
+    login = dict(_operations(openapi_path))["POST /v1/auth:login"]
+    assert login["security"] == []
+    assert "403" in login["responses"]  # PERMISSION_DENIED for a disabled account

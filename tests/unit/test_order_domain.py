@@ -35,7 +35,7 @@ EVENTS = {
     "stock_reserved": lambda o: domain.stock_reserved(o, LATER),
     "stock_reservation_failed": lambda o: domain.stock_reservation_failed(o, LATER),
     "reservation_expired": lambda o: domain.reservation_expired(o, LATER),
-    "payment_succeeded": lambda o: domain.payment_succeeded(o, "pay1", LATER),
+    "payment_succeeded": lambda o: domain.payment_succeeded(o, "pay1", o.total, LATER),
     "payment_failed": lambda o: domain.payment_failed(o, "pay1", LATER, "declined"),
     "shipment_created": lambda o: domain.shipment_created(o, "sh1", LATER),
     "shipment_in_transit": lambda o: domain.shipment_in_transit(o, "sh1", LATER),
@@ -129,13 +129,13 @@ def test_applying_an_event_twice_changes_nothing_the_second_time(event):
 
 def test_a_payment_for_a_cancelled_order_announces_the_cancellation_again_once():
     cancelled = _order(State.CANCELLED, cancel_reason=CancelReason.RESERVATION_EXPIRED)
-    transition = domain.payment_succeeded(cancelled, "pay1", LATER)
+    transition = domain.payment_succeeded(cancelled, "pay1", cancelled.total, LATER)
     assert transition.order.payment_id == "pay1"
     assert transition.announce == ("cancelled",)
     [event] = mapping.events(transition)
     assert event.type == "emporium.order.v1.OrderCancelled"
     assert event.decode().payment_id == "pay1"
-    assert domain.payment_succeeded(transition.order, "pay1", LATER) is None
+    assert domain.payment_succeeded(transition.order, "pay1", cancelled.total, LATER) is None
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from emporium.order.v1 import order_events_pb2, order_pb2, order_service_pb2, or
 from emporium.payment.v1 import payment_events_pb2
 from emporium.shipping.v1 import shipment_pb2, shipping_events_pb2
 from google.rpc import error_details_pb2
-from google.type import postal_address_pb2
+from google.type import money_pb2, postal_address_pb2
 from grpc_status import rpc_status
 
 from kit import auth, events, server
@@ -161,7 +161,8 @@ class World:
         ]
 
     async def send(self, message, event_id: str | None = None) -> Event:
-        event = Event.of(message, "test", id=event_id)
+        # Sent as its owner would (kit.events.dispatch refuses any other source).
+        event = Event.of(message, events.owner(events.type_name(message)), id=event_id)
         await self.deliver(event)
         return event
 
@@ -169,7 +170,11 @@ class World:
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     settings = Settings.from_env(
-        {"EMPORIUM_ORDER_GRPC_PORT": "0", "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "0.05"}
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_ORDER_GRPC_PORT": "0",
+            "EMPORIUM_ORDER_WATCH_POLL_SECONDS": "0.05",
+        }
     )
     tokens = Tokens()
     fakes = {
@@ -381,6 +386,36 @@ async def _placed(world) -> tuple[Shopper, O]:
     return shopper, await shopper.place([(world.product(), 1)])
 
 
+async def test_a_payment_that_is_not_the_order_total_never_marks_it_paid(world, caplog):
+    shopper, order = await _placed(world)
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    short = money_pb2.Money(currency_code="USD", units=order.total.units - 1, nanos=0)
+    with caplog.at_level("ERROR", logger="services.order.handlers"):
+        await world.send(
+            payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id="pay1", amount=short)
+        )
+    stored = await shopper.get(order.id)
+    assert (stored.state, stored.payment_id) == (O.STATE_CANCELLED, "pay1")
+    assert stored.cancel_reason == O.CANCEL_REASON_PAYMENT_FAILED
+    # OrderCancelled carries the payment id: the payment service refunds the charge.
+    [cancelled] = world.events(order.id, "emporium.order.v1.OrderCancelled")
+    assert cancelled.decode().payment_id == "pay1"
+    last = (await shopper.history(order.id)).status_changes[-1]
+    assert "payment amount mismatch" in last.reason
+    assert any("flagged" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_payment_succeeded_published_by_another_service_is_refused(world):
+    shopper, order = await _placed(world)
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    forged = payment_events_pb2.PaymentSucceeded(
+        order_id=order.id, payment_id="pay1", amount=order.total
+    )
+    with pytest.raises(events.ForeignEvent):
+        await world.deliver(Event.of(forged, "catalog"))
+    assert (await shopper.get(order.id)).state == O.STATE_CONFIRMED
+
+
 async def test_another_users_order_is_not_found_for_get_cancel_watch_and_history(world):
     _, order = await _placed(world)
     other = world.shopper()
@@ -455,7 +490,11 @@ async def test_the_happy_path_follows_stock_payment_and_shipment_events(world):
     [confirmed] = world.events(order.id, "emporium.order.v1.OrderConfirmed")
     message = confirmed.decode()
     assert (message.payment_method_id, message.total.units) == ("pm1", order.total.units)
-    await world.send(payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id="pay1"))
+    await world.send(
+        payment_events_pb2.PaymentSucceeded(
+            order_id=order.id, payment_id="pay1", amount=order.total
+        )
+    )
     paid = await shopper.get(order.id)
     assert (paid.state, paid.payment_id) == (O.STATE_PAID, "pay1")
     await world.send(shipping_events_pb2.ShipmentCreated(order_id=order.id, shipment_id="sh1"))
@@ -522,7 +561,9 @@ async def test_a_payment_after_the_cancel_keeps_it_cancelled_and_asks_for_a_refu
     shopper, order = await _placed(world)
     await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
     await shopper.cancel(order.id)
-    paid = payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id="pay1")
+    paid = payment_events_pb2.PaymentSucceeded(
+        order_id=order.id, payment_id="pay1", amount=order.total
+    )
     await world.send(paid)
     await world.send(paid)  # a second event for the same payment
     stored = await shopper.get(order.id)
@@ -561,7 +602,11 @@ async def test_an_event_for_an_unknown_order_is_ignored(world):
 async def test_a_paid_order_cancelled_by_its_owner_asks_for_a_refund(world):
     shopper, order = await _placed(world)
     await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
-    await world.send(payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id="pay1"))
+    await world.send(
+        payment_events_pb2.PaymentSucceeded(
+            order_id=order.id, payment_id="pay1", amount=order.total
+        )
+    )
     cancelled = await shopper.cancel(order.id, note="changed my mind")
     assert cancelled.cancel_reason == O.CANCEL_REASON_CUSTOMER_REQUESTED
     [event] = world.events(order.id, "emporium.order.v1.OrderCancelled")
@@ -575,7 +620,11 @@ async def test_a_paid_order_cancelled_by_its_owner_asks_for_a_refund(world):
 async def test_cancelling_a_shipped_order_fails_precondition(world):
     shopper, order = await _placed(world)
     await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
-    await world.send(payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id="pay1"))
+    await world.send(
+        payment_events_pb2.PaymentSucceeded(
+            order_id=order.id, payment_id="pay1", amount=order.total
+        )
+    )
     await world.send(shipping_events_pb2.ShipmentCreated(order_id=order.id, shipment_id="s"))
     error = await _error(shopper.cancel(order.id))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -636,7 +685,17 @@ async def test_shipment_news_that_overtook_the_payment_is_retried_not_lost(world
     )
     with pytest.raises(domain.NotYet):
         await world.deliver(created)  # the bus redelivers it after a back-off
-    await world.send(payment_events_pb2.PaymentSucceeded(order_id=order.id, payment_id="pay1"))
+    await world.send(
+        payment_events_pb2.PaymentSucceeded(
+            order_id=order.id, payment_id="pay1", amount=order.total
+        )
+    )
     await world.deliver(created)
     shipped = await shopper.get(order.id)
     assert (shipped.state, shipped.shipment_id) == (O.STATE_SHIPPED, "sh1")
+
+
+async def test_a_page_size_above_the_maximum_is_clamped_like_every_other_list(world):
+    shopper, _ = await _placed(world)
+    listed = await shopper.list(page_size=100_000)
+    assert len(listed.orders) == 1

@@ -135,3 +135,45 @@ def test_a_token_signed_with_another_key_is_an_invalid_page_token() -> None:
 def test_a_cursor_must_be_a_dict_or_bytes() -> None:
     with pytest.raises(TypeError):
         encode_page_token(["not", "a", "cursor"], FILTER)  # type: ignore[arg-type]
+
+
+def test_a_token_signed_with_the_previous_key_still_reads_during_a_rotation() -> None:
+    before = PageTokens(b"key of last month")
+    token = before.encode({"after": 7}, FILTER)
+    rotated = PageTokens(b"key of this month", previous=[b"key of last month"])
+    assert rotated.decode(token, FILTER) == {"after": 7}
+    # New tokens carry the new key: a deployment that dropped the old key still reads them.
+    fresh = rotated.encode({"after": 8}, FILTER)
+    assert PageTokens(b"key of this month").decode(fresh, FILTER) == {"after": 8}
+
+
+def test_a_token_of_another_deployment_is_refused() -> None:
+    token = PageTokens(b"their key").encode({"after": 7}, FILTER)
+    with pytest.raises(InvalidArgument) as refused:
+        PageTokens(b"our key", previous=[b"our old key"]).decode(token, FILTER)
+    assert violated_fields(refused.value) == ["page_token"]
+
+
+def test_a_started_server_signs_page_tokens_with_its_deployments_key() -> None:
+    import asyncio
+
+    from kit import paging, server
+    from kit.config import ServerSettings
+
+    settings = ServerSettings.from_env(
+        "user",
+        {
+            "EMPORIUM_ENV": "production",
+            "EMPORIUM_PAGE_TOKEN_KEY": "deployment key",
+            "EMPORIUM_USER_GRPC_PORT": "0",
+        },
+    )
+
+    async def started() -> str:
+        grpc_server, _, _ = await server.start(settings, server.App(servicers=[], service_names=[]))
+        await grpc_server.stop(None)
+        return encode_page_token({"after": 1}, FILTER)
+
+    token = asyncio.run(started())
+    assert PageTokens(b"deployment key").decode(token, FILTER) == {"after": 1}
+    paging.use_keys(paging._DEFAULT_KEY)

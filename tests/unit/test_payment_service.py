@@ -109,7 +109,7 @@ class World:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    settings = Settings.from_env({"EMPORIUM_PAYMENT_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_PAYMENT_GRPC_PORT": "0"})
     tokens = Tokens()
     methods, payments, sandbox = (
         InMemoryPaymentMethods(),

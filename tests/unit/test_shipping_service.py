@@ -140,7 +140,11 @@ def cancelled(order_id: str, user_id: str) -> order_events_pb2.OrderCancelled:
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     settings = Settings.from_env(
-        {"EMPORIUM_SHIPPING_GRPC_PORT": "0", "EMPORIUM_SHIPPING_WATCH_POLL_SECONDS": "0.05"}
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_SHIPPING_GRPC_PORT": "0",
+            "EMPORIUM_SHIPPING_WATCH_POLL_SECONDS": "0.05",
+        }
     )
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
 

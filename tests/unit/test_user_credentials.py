@@ -85,7 +85,14 @@ class Harness(Client):
 
 @pytest.fixture
 async def client() -> AsyncIterator[Harness]:
-    settings = Settings.from_env({"EMPORIUM_USER_GRPC_PORT": "0"})
+    # The tests call from 127.0.0.1 and play the gateway: their x-forwarded-for is trusted.
+    settings = Settings.from_env(
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_USER_GRPC_PORT": "0",
+            "EMPORIUM_USER_TRUSTED_PROXIES": "127.0.0.1",
+        }
+    )
     settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     users, tokens, clock = InMemoryUserRepository(), InMemoryTokenRepository(), ShiftableClock()
@@ -692,13 +699,14 @@ async def test_the_last_active_admin_cannot_delete_their_account(client):
 
 
 def test_token_lifetimes_and_login_limits_come_from_the_environment():
-    defaults = Settings.from_env({})
+    defaults = Settings.from_env({"EMPORIUM_ENV": "development"})
     assert (defaults.password_reset_token_seconds, defaults.email_verification_token_seconds) == (
         3600,
         86400,
     )
     settings = Settings.from_env(
         {
+            "EMPORIUM_ENV": "development",
             "EMPORIUM_USER_PASSWORD_RESET_TOKEN_SECONDS": "600",
             "EMPORIUM_USER_EMAIL_VERIFICATION_TOKEN_SECONDS": "7200",
             "EMPORIUM_USER_LOGIN_FAILURES_PER_ADDRESS": "500",

@@ -26,7 +26,7 @@ from google.rpc import error_details_pb2
 from google.type import postal_address_pb2
 from grpc_status import rpc_status
 
-from kit import server
+from kit import auth, server
 from services.user import bootstrap
 from services.user.adapters.keys import SigningKeys
 from services.user.adapters.memory import (
@@ -73,7 +73,14 @@ class Client:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings.from_env({"EMPORIUM_USER_GRPC_PORT": "0"})
+    # The tests call from 127.0.0.1 and play the gateway: their x-forwarded-for is trusted.
+    settings = Settings.from_env(
+        {
+            "EMPORIUM_ENV": "development",
+            "EMPORIUM_USER_GRPC_PORT": "0",
+            "EMPORIUM_USER_TRUSTED_PROXIES": "127.0.0.1",
+        }
+    )
     settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     users = InMemoryUserRepository()
@@ -218,6 +225,35 @@ async def test_one_client_address_guessing_many_accounts_is_throttled(client):
     # Another address is not affected.
     other = await _error(client.login("guess99@example.com"))
     assert other.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_direct_callers_spoofed_forwarded_for_does_not_move_its_throttle():
+    # Only the gateway's address (services.yaml) is trusted by default, not 127.0.0.1.
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    settings = Settings(**{**settings.__dict__, "admin": AdminSettings()})
+    assert [str(n) for n in settings.trusted_proxies] == ["127.0.0.10/32"]
+    app = await bootstrap.build(settings, **_stores())
+    grpc_server, port, _ = await server.start(settings.server, app)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = user_service_pb2_grpc.UserServiceStub(channel)
+            for n in range(20):  # each guess claims to come from another address
+                spoofed = [("x-forwarded-for", f"203.0.113.{n}")]
+                await _error(
+                    stub.Login(
+                        user_service_pb2.LoginRequest(email=f"g{n}@example.com", password="x"),
+                        metadata=spoofed,
+                    )
+                )
+            error = await _error(
+                stub.Login(
+                    user_service_pb2.LoginRequest(email="g99@example.com", password="x"),
+                    metadata=[("x-forwarded-for", "198.51.100.1")],
+                )
+            )
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        await grpc_server.stop(None)
 
 
 async def test_get_me_returns_the_callers_own_account(client):
@@ -416,6 +452,66 @@ async def test_delete_me_anonymises_the_account_and_revokes_its_sessions(client)
 # --- administration -------------------------------------------------------------------------
 
 
+async def _admin_metadata(client) -> list[tuple[str, str]]:
+    admin_user = await client.register()
+    stored = await client.users.get(admin_user.id)
+    await client.users.save(stored.__class__(**{**stored.__dict__, "roles": frozenset({"admin"})}))
+    tokens = await client.login(admin_user.email)
+    return [("authorization", f"Bearer {tokens.access_token}")]
+
+
+async def _refused_within(seconds: float, call: Any) -> grpc.aio.AioRpcError:
+    """The error of `call()` once it fails; services refetch revocation marks every second."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await call()
+        except grpc.aio.AioRpcError as error:
+            return error
+        assert time.monotonic() < deadline, f"still accepted after {seconds} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_disabled_users_access_token_stops_working_within_seconds(client):
+    admin = await _admin_metadata(client)
+    user, metadata = await client.signed_in()
+    assert (await client.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)).id
+    await client.stub.DisableUser(user_service_pb2.DisableUserRequest(id=user.id), metadata=admin)
+    denied = await _refused_within(
+        5, lambda: client.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)
+    )
+    assert denied.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in denied.details()
+    revocations = await client.stub.ListTokenRevocations(
+        user_service_pb2.ListTokenRevocationsRequest()
+    )
+    assert [r.user_id_sha256 for r in revocations.revocations] == [auth.revocation_key(user.id)]
+
+
+async def test_tokens_with_old_roles_stop_working_and_a_new_sign_in_right_away_works(
+    client,
+):
+    admin = await _admin_metadata(client)
+    other, other_metadata = await client.signed_in()
+    await client.stub.SetUserRoles(
+        user_service_pb2.SetUserRolesRequest(id=other.id, roles=[user_pb2.User.ROLE_ADMIN]),
+        metadata=admin,
+    )
+    demoted = await _refused_within(
+        5, lambda: client.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=other_metadata)
+    )
+    assert demoted.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Signing in again right away gives a token with the new roles that works at once.
+    fresh = await client.login(other.email)
+    claims = jwt.decode(fresh.access_token, options={"verify_signature": False})
+    assert claims["roles"] == ["admin", "customer"]
+    listed = await client.stub.ListUsers(
+        user_service_pb2.ListUsersRequest(),
+        metadata=[("authorization", f"Bearer {fresh.access_token}")],
+    )
+    assert other.id in {u.id for u in listed.users}
+
+
 async def test_admins_list_and_get_users_and_customers_cannot(client):
     user, customer = await client.signed_in()
     admin_user = await client.register("boss@example.com")
@@ -434,8 +530,67 @@ async def test_admins_list_and_get_users_and_customers_cannot(client):
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+def _stores() -> dict[str, Any]:
+    return dict(
+        users=InMemoryUserRepository(),
+        addresses=InMemoryAddressRepository(),
+        tokens=InMemoryTokenRepository(),
+        throttle=InMemoryLoginThrottle(),
+        hasher=Argon2Hasher(FAST_ARGON2),
+        keys=SigningKeys(ec.generate_private_key(ec.SECP256R1())),
+    )
+
+
+async def test_an_account_that_claimed_the_admin_email_first_is_not_made_admin_at_start(caplog):
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    stores = _stores()
+    no_admin = Settings(**{**settings.__dict__, "admin": AdminSettings()})
+    app = await bootstrap.build(no_admin, **stores)
+    grpc_server, port, _ = await server.start(no_admin.server, app)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            client = Client(channel, stores["keys"], stores["users"])
+            squatter = await client.register(
+                AdminSettings.DEVELOPMENT_EMAIL, password="the squatter's own pass"
+            )
+    finally:
+        await grpc_server.stop(None)
+
+    caplog.clear()  # the first build's own report ("admin bootstrap off") is not this one
+    with caplog.at_level("INFO", logger="services.user.bootstrap"):
+        await bootstrap.build(settings, **stores)
+
+    [account] = stores["users"].users.values()
+    assert account.id == squatter.id
+    assert "admin" not in account.roles
+    [report] = [r for r in caplog.records if "admin bootstrap" in r.getMessage()]
+    assert report.levelname == "WARNING"
+    assert "refused" in report.getMessage()
+    assert "never promoted" in report.getMessage()
+    assert squatter.id in report.getMessage()
+
+
+async def test_no_first_admin_is_created_when_an_admin_already_exists(caplog):
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
+    stores = _stores()
+    await bootstrap.build(settings, **stores)
+    renamed = Settings(
+        **{
+            **settings.__dict__,
+            "admin": AdminSettings.from_env(
+                settings.auth,
+                {"EMPORIUM_ADMIN_EMAIL": "boss@example.com", "EMPORIUM_ADMIN_PASSWORD": "x" * 20},
+            ),
+        }
+    )
+    with caplog.at_level("INFO", logger="services.user.bootstrap"):
+        await bootstrap.build(renamed, **stores)
+    assert [u.email for u in stores["users"].users.values()] == [AdminSettings.DEVELOPMENT_EMAIL]
+    assert any("skipped: an admin already exists" in r.getMessage() for r in caplog.records)
+
+
 async def test_the_configured_admin_is_created_once_with_the_admin_role(tmp_path):
-    settings = Settings.from_env({"EMPORIUM_USER_GRPC_PORT": "0"})
+    settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_USER_GRPC_PORT": "0"})
     users = InMemoryUserRepository()
     kw = dict(
         users=users,

@@ -28,6 +28,7 @@ from services.catalog.domain import (
     REFUSED,
     AdjustReason,
     Category,
+    ImageThumbnail,
     Line,
     Money,
     Product,
@@ -70,9 +71,8 @@ RESERVATION_COLUMNS = (
 )
 IMAGE_COLUMNS = (
     "product_id, id, content_type, size_bytes, width, height, alt_text, position, create_time, "
-    "request_id"
+    "request_id, url, thumbnails"
 )
-CHUNK_BYTES = 1024 * 1024
 REVIEW_COLUMNS = (
     "product_id, id, reviewer_id, rating, title, body, verified_purchase, create_time, update_time"
 )
@@ -204,17 +204,15 @@ class Statements:
         self.product_reviews = await p(f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE product_id = ?")
         self.delete_review = await p("DELETE FROM reviews WHERE product_id = ? AND id = ?")
         self.insert_image = await p(
-            f"INSERT INTO product_images ({IMAGE_COLUMNS}) VALUES ({_marks(10)})"
+            f"INSERT INTO product_images ({IMAGE_COLUMNS}) VALUES ({_marks(12)})"
+        )
+        self.add_image = await p(
+            f"INSERT INTO product_images ({IMAGE_COLUMNS}) VALUES ({_marks(12)}) IF NOT EXISTS"
         )
         self.product_images = await p(
             f"SELECT {IMAGE_COLUMNS} FROM product_images WHERE product_id IN ?"
         )
         self.delete_image = await p("DELETE FROM product_images WHERE product_id = ? AND id = ?")
-        self.insert_chunk = await p(
-            "INSERT INTO product_image_chunks (image_id, chunk, data) VALUES (?, ?, ?)"
-        )
-        self.image_chunks = await p("SELECT data FROM product_image_chunks WHERE image_id = ?")
-        self.delete_chunks = await p("DELETE FROM product_image_chunks WHERE image_id = ?")
         return self
 
 
@@ -787,6 +785,10 @@ class CassandraReviewRepository:
 # --- images -----------------------------------------------------------------------------------
 
 
+def _thumbnails(raw: str | None) -> tuple[ImageThumbnail, ...]:
+    return tuple(ImageThumbnail(**t) for t in json.loads(raw)) if raw else ()
+
+
 def _image(row: Any) -> ProductImage:
     return ProductImage(
         id=str(row.id),
@@ -799,6 +801,8 @@ def _image(row: Any) -> ProductImage:
         alt_text=row.alt_text or "",
         position=row.position or 0,
         request_id=row.request_id or "",
+        url=row.url or "",
+        thumbnails=_thumbnails(row.thumbnails),
     )
 
 
@@ -807,20 +811,10 @@ class CassandraImageRepository:
         self.session = session
         self.q = q
 
-    async def add(self, image: ProductImage, data: bytes) -> ProductImage:
-        if image.request_id:
-            existing = (await self.of_products([image.product_id]))[image.product_id]
-            for stored in existing:
-                if stored.request_id == image.request_id:
-                    return stored
-        # The bytes first: an image is visible only once its metadata row exists.
-        for number, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
-            await self.session.execute(
-                self.q.insert_chunk,
-                (_uuid(image.id), number, data[start : start + CHUNK_BYTES]),
-            )
-        await self.save([image])
-        return image
+    async def add(self, image: ProductImage) -> ProductImage:
+        # IF NOT EXISTS: a redelivered FileUploaded finds the first row and keeps its position.
+        rows = await self.session.execute(self.q.add_image, self._values(image))
+        return image if applied(rows) else _image(rows[0])
 
     async def of_products(self, product_ids: Sequence[str]) -> dict[str, list[ProductImage]]:
         ids = list(dict.fromkeys(_uuid(p) for p in product_ids))
@@ -832,34 +826,30 @@ class CassandraImageRepository:
             images.sort(key=lambda i: (i.position, i.id))
         return found
 
-    async def data(self, product_id: str, image_id: str) -> bytes | None:
-        images = (await self.of_products([product_id]))[product_id]
-        if not any(i.id == image_id for i in images):
-            return None
-        rows = await self.session.execute(self.q.image_chunks, (_uuid(image_id),))
-        return b"".join(bytes(r.data or b"") for r in rows)
+    @staticmethod
+    def _values(i: ProductImage) -> tuple[Any, ...]:
+        thumbnails = json.dumps([t.__dict__ for t in i.thumbnails]) if i.thumbnails else None
+        return (
+            _uuid(i.product_id),
+            _uuid(i.id),
+            i.content_type,
+            i.size_bytes,
+            i.width,
+            i.height,
+            i.alt_text,
+            i.position,
+            i.create_time,
+            i.request_id,
+            i.url,
+            thumbnails,
+        )
 
     async def save(self, images: Sequence[ProductImage]) -> None:
         for i in images:
-            await self.session.execute(
-                self.q.insert_image,
-                (
-                    _uuid(i.product_id),
-                    _uuid(i.id),
-                    i.content_type,
-                    i.size_bytes,
-                    i.width,
-                    i.height,
-                    i.alt_text,
-                    i.position,
-                    i.create_time,
-                    i.request_id,
-                ),
-            )
+            await self.session.execute(self.q.insert_image, self._values(i))
 
     async def delete(self, image: ProductImage) -> None:
         await self.session.execute(self.q.delete_image, (_uuid(image.product_id), _uuid(image.id)))
-        await self.session.execute(self.q.delete_chunks, (_uuid(image.id),))
 
 
 @dataclass

@@ -290,17 +290,9 @@ class InMemoryReviewRepository:
 class InMemoryImageRepository:
     def __init__(self) -> None:
         self.images: dict[str, dict[str, ProductImage]] = {}
-        self.bytes: dict[str, bytes] = {}
 
-    async def add(self, image: ProductImage, data: bytes) -> ProductImage:
-        gallery = self.images.setdefault(image.product_id, {})
-        if image.request_id:
-            for existing in gallery.values():
-                if existing.request_id == image.request_id:
-                    return existing
-        gallery[image.id] = image
-        self.bytes[image.id] = bytes(data)
-        return image
+    async def add(self, image: ProductImage) -> ProductImage:
+        return self.images.setdefault(image.product_id, {}).setdefault(image.id, image)
 
     async def of_products(self, product_ids: Sequence[str]) -> dict[str, list[ProductImage]]:
         return {
@@ -308,18 +300,12 @@ class InMemoryImageRepository:
             for p in product_ids
         }
 
-    async def data(self, product_id: str, image_id: str) -> bytes | None:
-        if image_id not in self.images.get(product_id, {}):
-            return None
-        return self.bytes.get(image_id)
-
     async def save(self, images: Sequence[ProductImage]) -> None:
         for image in images:
             self.images.setdefault(image.product_id, {})[image.id] = image
 
     async def delete(self, image: ProductImage) -> None:
         self.images.get(image.product_id, {}).pop(image.id, None)
-        self.bytes.pop(image.id, None)
 
 
 class InMemoryProductCache:

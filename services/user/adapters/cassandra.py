@@ -121,6 +121,11 @@ class Statements:
             "WHERE email = ? IF user_id = ?"
         )
         self.email_owner = await p("SELECT user_id FROM users_by_email WHERE email = ?")
+        self.revoke_access = await p(
+            "INSERT INTO access_revocations (user_id, valid_after) VALUES (?, ?) USING TTL ?"
+        )
+        self.access_mark = await p("SELECT valid_after FROM access_revocations WHERE user_id = ?")
+        self.access_marks = await p("SELECT user_id, valid_after FROM access_revocations")
         self.release_email = await p("DELETE FROM users_by_email WHERE email = ? IF user_id = ?")
         self.insert_user = await p(
             f"INSERT INTO users ({USER_COLUMNS}) VALUES ({', '.join('?' * 12)})"
@@ -628,6 +633,17 @@ class CassandraTokenRepository:
         rows = await self.session.execute(self.q.families_of_user, (_uuid(user_id),))
         for row in rows:
             await self.revoke(str(row.family_id))
+
+    async def revoke_access(self, user_id: str, valid_after: datetime, until: datetime) -> None:
+        await self.session.execute(self.q.revoke_access, (_uuid(user_id), valid_after, _ttl(until)))
+
+    async def access_valid_after(self, user_id: str) -> datetime | None:
+        rows = await self.session.execute(self.q.access_mark, (_uuid(user_id),))
+        return _utc(rows[0].valid_after) if rows else None
+
+    async def access_revocations(self) -> dict[str, datetime]:
+        rows = await self.session.execute(self.q.access_marks)
+        return {str(row.user_id): _utc(row.valid_after) for row in rows}
 
 
 class CassandraLoginThrottle:

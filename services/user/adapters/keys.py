@@ -90,7 +90,7 @@ def _development_key(path: Path) -> ec.EllipticCurvePrivateKey:
 def load(settings: KeySettings) -> SigningKeys:
     """The signing keys the settings name (a development key when none is configured)."""
     if settings.private_key_pem:
-        private = _load_private(settings.private_key_pem)
+        private = _load_private(settings.private_key_pem.get_secret_value())
     else:
         private = _development_key(settings.development_key_path)
     others = []

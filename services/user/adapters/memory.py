@@ -163,6 +163,7 @@ class InMemoryAddressRepository:
 class InMemoryTokenRepository:
     def __init__(self) -> None:
         self.families: dict[str, TokenFamily] = {}
+        self.marks: dict[str, tuple[datetime, datetime]] = {}  # user -> (valid_after, until)
 
     async def add(self, family: TokenFamily) -> None:
         self.families[family.family_id] = family
@@ -195,6 +196,16 @@ class InMemoryTokenRepository:
         for family in list(self.families.values()):
             if family.user_id == user_id:
                 await self.revoke(family.family_id)
+
+    async def revoke_access(self, user_id: str, valid_after: datetime, until: datetime) -> None:
+        self.marks[user_id] = (valid_after, until)
+
+    async def access_valid_after(self, user_id: str) -> datetime | None:
+        return (await self.access_revocations()).get(user_id)
+
+    async def access_revocations(self) -> dict[str, datetime]:
+        now = datetime.now(UTC)
+        return {user: after for user, (after, until) in self.marks.items() if until > now}
 
 
 class InMemoryLoginThrottle:

@@ -339,23 +339,22 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UploadProductImage(self, request, context):
-        """Uploads one image of a product: the raw request body is the image and its Content-Type
-        header the media type. The catalog stores the bytes, appends the image to the product's
-        gallery, refreshes its cache and publishes ProductUpdated. Idempotent when request_id is
-        set. Returns NOT_FOUND if the product does not exist, INVALID_ARGUMENT if the body is
-        empty, the media type is not image/jpeg, image/png, image/webp or image/gif, or the bytes
-        do not decode as that type, RESOURCE_EXHAUSTED if the image is larger than 10 MiB or the
-        product already has 20 images, PERMISSION_DENIED if the caller is not an admin,
-        UNAUTHENTICATED without a valid token.
+        """Deprecated: product images are uploaded through the file service
+        (FileService.CreateUpload with purpose PURPOSE_PRODUCT_IMAGE, then CompleteUpload); the
+        catalog adds each image to its product when the file service publishes FileUploaded.
+        Always returns FAILED_PRECONDITION (reason IMAGE_UPLOADS_MOVED) once the caller is
+        authorised, PERMISSION_DENIED if the caller is not an admin, UNAUTHENTICATED without a
+        valid token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProductImage(self, request, context):
-        """Downloads the bytes of a product image, with its media type as the response
-        Content-Type. Returns NOT_FOUND if the product or the image does not exist, or the
-        product is a draft and the caller is not an admin.
+        """Deprecated: the bytes of a product image are served by the object store at
+        ProductImage.url (and each thumbnail at its url); the catalog keeps no bytes. Returns
+        NOT_FOUND if the product or the image does not exist, or the product is a draft and the
+        caller is not an admin, FAILED_PRECONDITION (reason IMAGE_BYTES_MOVED) otherwise.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -373,7 +372,9 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteProductImage(self, request, context):
-        """Deletes a product image, its bytes and its metadata, and publishes ProductUpdated.
+        """Removes an image from its product's gallery and publishes ProductUpdated (its file stays
+        with the file service until deleted there with FileService.DeleteFile, which also
+        removes it from the gallery).
         Returns NOT_FOUND if the product or the image does not exist, PERMISSION_DENIED if the
         caller is not an admin, UNAUTHENTICATED without a valid token.
         """

@@ -68,7 +68,18 @@ class Product(_message.Message):
     def __init__(self, id: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., category_ids: _Optional[_Iterable[str]] = ..., images: _Optional[_Iterable[_Union[ProductImage, _Mapping]]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[Product.State, str]] = ..., seller_id: _Optional[str] = ..., rating_average: _Optional[float] = ..., rating_count: _Optional[int] = ..., weight_grams: _Optional[int] = ..., etag: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ProductImage(_message.Message):
-    __slots__ = ("id", "product_id", "url", "content_type", "size_bytes", "width", "height", "alt_text", "position", "create_time")
+    __slots__ = ("id", "product_id", "url", "content_type", "size_bytes", "width", "height", "alt_text", "position", "create_time", "thumbnails")
+    class Thumbnail(_message.Message):
+        __slots__ = ("size", "width", "height", "url")
+        SIZE_FIELD_NUMBER: _ClassVar[int]
+        WIDTH_FIELD_NUMBER: _ClassVar[int]
+        HEIGHT_FIELD_NUMBER: _ClassVar[int]
+        URL_FIELD_NUMBER: _ClassVar[int]
+        size: int
+        width: int
+        height: int
+        url: str
+        def __init__(self, size: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., url: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +90,7 @@ class ProductImage(_message.Message):
     ALT_TEXT_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAILS_FIELD_NUMBER: _ClassVar[int]
     id: str
     product_id: str
     url: str
@@ -89,4 +101,5 @@ class ProductImage(_message.Message):
     alt_text: str
     position: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., product_id: _Optional[str] = ..., url: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., alt_text: _Optional[str] = ..., position: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    thumbnails: _containers.RepeatedCompositeFieldContainer[ProductImage.Thumbnail]
+    def __init__(self, id: _Optional[str] = ..., product_id: _Optional[str] = ..., url: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., alt_text: _Optional[str] = ..., position: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., thumbnails: _Optional[_Iterable[_Union[ProductImage.Thumbnail, _Mapping]]] = ...) -> None: ...

@@ -101,6 +101,24 @@ class GetJwksRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ListTokenRevocationsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTokenRevocationsResponse(_message.Message):
+    __slots__ = ("revocations",)
+    REVOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    revocations: _containers.RepeatedCompositeFieldContainer[TokenRevocation]
+    def __init__(self, revocations: _Optional[_Iterable[_Union[TokenRevocation, _Mapping]]] = ...) -> None: ...
+
+class TokenRevocation(_message.Message):
+    __slots__ = ("user_id_sha256", "valid_after_time")
+    USER_ID_SHA256_FIELD_NUMBER: _ClassVar[int]
+    VALID_AFTER_TIME_FIELD_NUMBER: _ClassVar[int]
+    user_id_sha256: str
+    valid_after_time: _timestamp_pb2.Timestamp
+    def __init__(self, user_id_sha256: _Optional[str] = ..., valid_after_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class GetMeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

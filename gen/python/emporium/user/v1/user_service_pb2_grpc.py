@@ -84,6 +84,11 @@ class UserServiceStub:
                 request_serializer=emporium_dot_user_dot_v1_dot_user__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.ListTokenRevocations = channel.unary_unary(
+                '/emporium.user.v1.UserService/ListTokenRevocations',
+                request_serializer=emporium_dot_user_dot_v1_dot_user__service__pb2.ListTokenRevocationsRequest.SerializeToString,
+                response_deserializer=emporium_dot_user_dot_v1_dot_user__service__pb2.ListTokenRevocationsResponse.FromString,
+                _registered_method=True)
         self.GetMe = channel.unary_unary(
                 '/emporium.user.v1.UserService/GetMe',
                 request_serializer=emporium_dot_user_dot_v1_dot_user__service__pb2.GetMeRequest.SerializeToString,
@@ -268,6 +273,18 @@ class UserServiceServicer:
         still be unexpired, each with its `kid`, `kty`, `alg` and `use` = "sig". The gateway and
         every service verify tokens against it. Returns UNAVAILABLE only if the key store
         cannot be read; it takes no input, so it never returns INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokenRevocations(self, request, context):
+        """Lists the live revocations of access tokens: for each account disabled, deleted or given
+        other roles within the last access-token lifetime, the time before which its tokens are
+        refused. Every service polls it (kit.auth) so that such tokens stop working within
+        seconds. Accounts appear only as the SHA-256 of their id, so the list tells a caller
+        nothing about accounts it does not know. Returns UNAVAILABLE only if the marks cannot be
+        read; it takes no input, so it never returns INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -502,6 +519,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=emporium_dot_user_dot_v1_dot_user__service__pb2.GetJwksRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'ListTokenRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokenRevocations,
+                    request_deserializer=emporium_dot_user_dot_v1_dot_user__service__pb2.ListTokenRevocationsRequest.FromString,
+                    response_serializer=emporium_dot_user_dot_v1_dot_user__service__pb2.ListTokenRevocationsResponse.SerializeToString,
             ),
             'GetMe': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMe,
@@ -814,6 +836,33 @@ class UserService:
             '/emporium.user.v1.UserService/GetJwks',
             emporium_dot_user_dot_v1_dot_user__service__pb2.GetJwksRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokenRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emporium.user.v1.UserService/ListTokenRevocations',
+            emporium_dot_user_dot_v1_dot_user__service__pb2.ListTokenRevocationsRequest.SerializeToString,
+            emporium_dot_user_dot_v1_dot_user__service__pb2.ListTokenRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

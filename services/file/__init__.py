@@ -1,0 +1,1 @@
+"""The file service: uploads to object storage, content checks, thumbnails, quotas."""
