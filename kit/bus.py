@@ -1,27 +1,40 @@
-"""The event bus over RabbitMQ (aio-pika): confirmed publishing, quorum-queue consumers, DLQ tools.
+"""The event bus over RabbitMQ (aio-pika), v2: confirmed publishing that loses nothing, one
+topology applied by every service, concurrent per-aggregate consumers, retries outside the
+consumer, DLQ tools.
 
-Topology (ARCHITECTURE.md section 4):
+Topology (ARCHITECTURE.md section 4; the table is kit/topology.py):
 
 - one durable topic exchange `emporium.events`; the routing key is the event type (full proto
-  name), so a consumer binds exactly the events it handles;
-- one quorum queue per consuming service, bound to its keys, with an explicit `x-delivery-limit`
-  (3.10 quorum queues have none by default) and dead-lettering, at least once, through the
-  direct exchange `emporium.dlx` to the quorum queue `<queue>.dlq`;
-- an operator lists and replays `<queue>.dlq` with `python -m kit.bus dlq list|replay <queue>`.
+  name). Its alternate exchange `emporium.unrouted` (fanout) puts whatever no queue binds into
+  the quorum queue `emporium.unrouted`: confirmed but parked, never dropped;
+  `python -m kit.bus unrouted list|replay` shows it and publishes it again once bound.
+- one quorum queue per consuming service, bound as `kit.topology.QUEUES` says. Every service
+  applies the whole table at start (`await bus.apply_topology(...)`), so an event published
+  before its consumer ever ran already waits in that consumer's queue.
+- per queue: `<queue>.retry.<i>` quorum queues whose TTL (`retry_delays`, 1 s, 3 s, 10 s by
+  default) dead-letters back to the queue, and, after the delivery limit, `<queue>.dlq`
+  (through the direct exchange `emporium.dlx`, at least once);
+  `python -m kit.bus dlq list|replay <queue>`.
 
 Guarantees:
 
 - `Bus.publish(events)` returns only when the broker confirmed every event (publisher confirms,
-  persistent messages: a confirm means the queues that route it have it on disk). It raises
-  `PublishError` if any is nacked, the confirm does not come in time or the connection drops;
-  then the caller knows nothing about the unconfirmed ones and publishes them again (the outbox
-  relay does), so consumers must deduplicate (kit.inbox).
-- A consumer acks a message only after its handler returned. A handler that raises gets the
-  message back (nack with requeue, after a back-off) until the delivery limit dead-letters it; a
-  message that cannot be decoded (no id or type, wrong content type, body not the named proto)
-  is rejected at once to the DLQ, since no retry can fix it.
+  persistent, mandatory). It raises `PublishError` if any is nacked or returned, the confirm
+  does not come in time or the connection drops; the outbox relay then keeps and republishes
+  them, so consumers deduplicate (kit.inbox).
+- A consumer acks a message only after its handler returned. Up to `concurrency` handlers run
+  at once, one per aggregate (`kit.events.aggregate_key`: order, product or user id), in
+  delivery order within an aggregate. A handler that raises does not hold its slot: the message
+  is copied (confirmed) to a retry queue and acked, and comes back after the delay; after the
+  delivery limit it goes to the DLQ. A message that cannot be decoded is dead-lettered at once.
 - The connection is robust: it reconnects after a broker restart and restores the exchanges,
   queues and consumers; publishing waits for the reconnection (up to its timeout).
+
+A service's consumer (see kit/topology.py for adding its queue):
+
+    await bus.apply_topology(consumers.QUEUE, settings.queue)
+    consumer = bus.subscribe(settings.queue, consumers.subscriptions(handlers), inbox=inbox)
+    background.append(consumer.run)
 """
 
 from __future__ import annotations
@@ -52,7 +65,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pamqp.commands import Basic
 
-from kit import telemetry, topology
+from kit import retry, telemetry, topology
 from kit.config import RabbitSettings
 from kit.events import (
     Event,
@@ -77,15 +90,16 @@ UNROUTED_QUEUE = "emporium.unrouted"
 CONTENT_TYPE = "application/x-protobuf"
 # The AMQP timestamp has whole seconds; the event's exact time travels in this header too.
 TIME_HEADER = "x-emporium-time"
-# With the default back-off (0.5 s doubling, at most 10 s) a handler may fail for about a minute
-# (a database restart) before its message is dead-lettered. RabbitMQ 3.10 also counts a
-# delivery returned because its consumer's channel closed (a restart with messages prefetched).
+# Handler failures (counted in ATTEMPT_HEADER) and, by the quorum queue, deliveries returned
+# because the consumer's channel closed (a crash or restart with messages prefetched) before a
+# message goes to the DLQ.
 DEFAULT_DELIVERY_LIMIT = 10
 # Handlers a consumer runs at once (one per aggregate at a time).
 DEFAULT_CONCURRENCY = 16
 # How long a failed message waits in `<queue>.retry.<i>` before it is back in its queue: the
 # n-th failure waits RETRY_DELAYS[min(n, len) - 1] s. With the delivery limit above a handler
-# may fail for about 1.5 minutes (a database restart) before its message is dead-lettered.
+# may fail for about 1.5 minutes (1 + 3 + 8 x 10 s: a database restart) before its message is
+# dead-lettered.
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0, 10.0)
 # How many times the handlers failed on a message so far (set on the copies in retry queues).
 ATTEMPT_HEADER = "x-emporium-failures"
@@ -545,22 +559,17 @@ class Bus:
     ) -> Bus:
         """Connects as service `source`, retrying for `wait_seconds` while the broker starts."""
         deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(
-                    settings.url,
-                    client_properties={"connection_name": source},
-                    reconnect_interval=reconnect_interval,
-                    timeout=max(1.0, min(10.0, deadline - time.monotonic())),
-                )
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if time.monotonic() >= deadline:
-                    raise ConnectionError(f"RabbitMQ unreachable: {exc!r}") from exc
-                log.info("RabbitMQ not ready (%s), retrying", exc)
-                await asyncio.sleep(0.5)
+        try:
+            async for attempt in retry.until_up(wait_seconds, first_wait=0.5, max_wait=0.5):
+                with attempt:
+                    connection = await aio_pika.connect_robust(
+                        settings.url,
+                        client_properties={"connection_name": source},
+                        reconnect_interval=reconnect_interval,
+                        timeout=max(1.0, min(10.0, deadline - time.monotonic())),
+                    )
+        except Exception as exc:
+            raise ConnectionError(f"RabbitMQ unreachable: {exc!r}") from exc
         try:
             await _declare_exchanges(connection)
             # on_return_raises: a returned (unroutable) message fails its publish. With the
@@ -830,6 +839,7 @@ class Bus:
         """
         if prefetch is None:
             prefetch = max(8, 4 * concurrency)
+        concurrency = min(concurrency, prefetch)  # `prefetch=1`: one message at a time
         consumer = Consumer(
             self._connection,
             queue,

@@ -36,7 +36,6 @@ import asyncio
 import functools
 import logging
 import re
-import time
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,6 +69,7 @@ from cassandra.query import (
 )
 from opentelemetry import trace
 
+from kit import retry
 from kit.config import CassandraSettings
 
 __all__ = [
@@ -479,25 +479,20 @@ async def connect(
     level = _consistency(consistency or settings.consistency)
     serial = _consistency(serial_consistency)
 
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.5
-    while True:
-        cluster = _new_cluster(settings, level, serial)
-        try:
-            driver_session = await asyncio.to_thread(cluster.connect)
-            break
-        except _NOT_READY as exc:
-            await asyncio.to_thread(cluster.shutdown)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ConnectionError(
-                    f"Cassandra at {', '.join(settings.hosts)}:{settings.port} did not answer "
-                    f"within {wait_seconds:g} s: {exc}"
-                ) from exc
-            log.info("Cassandra not answering yet (%s); retrying in %.1f s", exc, delay)
-            # The last try lands on the deadline, so a slow start is not given up on early.
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 5.0)
+    try:
+        async for attempt in retry.until_up(wait_seconds, _NOT_READY):
+            with attempt:
+                cluster = _new_cluster(settings, level, serial)
+                try:
+                    driver_session = await asyncio.to_thread(cluster.connect)
+                except _NOT_READY:
+                    await asyncio.to_thread(cluster.shutdown)
+                    raise
+    except _NOT_READY as exc:
+        raise ConnectionError(
+            f"Cassandra at {', '.join(settings.hosts)}:{settings.port} did not answer "
+            f"within {wait_seconds:g} s: {exc}"
+        ) from exc
 
     session = CassandraSession(
         cluster,

@@ -14,12 +14,14 @@ What holds, by where the crash happens:
   and the handler runs again: no effect lost.
 - after the effect and the inbox record, before the ack: the redelivery finds the id and is
   acked without a second effect. (Tested with SIGKILL in tests/integration/test_outbox.py.)
-- between the effect and the record: the record is missing, so a redelivery applies the effect
-  a second time, unless the record is written *with* the effect. Close that window:
-  Cassandra: `inbox.add_to_batch(batch, event)` puts the record in the handler's LOGGED batch
-  (effect and record apply together or not at all); MongoDB (no multi-document transactions
-  on FerretDB v1): keep the effect naturally idempotent (an upsert keyed by the event id, a
-  compare-and-set on a version), the record then only saves the work.
+- between the effect and the record: the record is missing, so the redelivery runs the
+  handler again; the effect must then be a no-op. Every consumer here makes it so: write the
+  record *with* the effect where the store allows (Cassandra: `inbox.add_to_batch(batch,
+  event)` in the handler's LOGGED batch; Redis: the same MULTI; MongoDB: the same document), or
+  make the effect idempotent by construction (a compare-and-set on the aggregate's version or
+  state, ids derived from the event, a request id remembered in the same conditional write as
+  the effect, as catalog stock adjustments do). tests/integration/_crash_between.py injects
+  exactly this crash; each consumer's integration tests use it.
 - two deliveries of one event at the same time (the broker redelivers once the first
   consumer's connection is gone, while that zombie may still be finishing): both may pass the
   check. Conditional writes on the aggregate (LWT, version check) are the guard where a double
@@ -187,6 +189,36 @@ class MongoInbox:
             {"consumer": self.consumer, "processed_time": {"$lt": cutoff}}
         )
         return result.deleted_count
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+
+class RedisInbox:
+    """The inbox in Redis: one key `<prefix>inbox:<event id>` per handled event, kept
+    `retention_seconds`. A handler that writes with MULTI can add `inbox.key(event)` to it."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        retention_seconds: int = int(DEFAULT_RETENTION.total_seconds()),
+    ) -> None:
+        self._client = client
+        self.prefix = f"{prefix}inbox:"
+        self.retention_seconds = retention_seconds
+
+    def key(self, event: Event) -> str:
+        """The key that marks `event` handled (SET it EX `retention_seconds`)."""
+        return self.prefix + event.id
+
+    async def seen(self, event: Event) -> bool:
+        return bool(await self._client.exists(self.key(event)))
+
+    async def record(self, event: Event) -> None:
+        await self._client.set(self.key(event), b"1", ex=self.retention_seconds)
 
 
 # ---------------------------------------------------------------------------------------------

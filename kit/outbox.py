@@ -7,7 +7,8 @@ the events it causes in one atomic write:
   the handler's LOGGED batch (multi-partition is fine: a logged batch applies all or nothing);
 - MongoDB (FerretDB v1 has no multi-document transactions): the events live inside the
   aggregate document, in its `_outbox` array, written by the same single-document update
-  (`MongoOutbox.push(update, events)`, `MongoOutbox.document(doc, events)`).
+  (`MongoOutbox.push(update, events)`, `MongoOutbox.document(doc, events)`);
+- Redis: the events are XADDed to the outbox stream in the writer's MULTI (`RedisOutbox`).
 
 The `Relay` (one background task per service) reads pending events, publishes them with
 publisher confirms and only then deletes them. Every crash is safe: before the write commits
@@ -24,9 +25,10 @@ its table only on a slow fallback poll (5 s) for rows a crash or another replica
 is usually on the bus milliseconds after its write commits.
 
 When a service runs several replicas, each runs a relay with a lease (`Relay(...,
-lease=await CassandraLease.open(session))` or `MongoLease(db)`: a row or document with an
-owner and an expiry, taken and renewed with a conditional write); only the holder publishes,
-and another replica takes over within the lease time (10 s) after the holder dies. Without a
+lease=await CassandraLease.open(session))`, `MongoLease(db)` or `RedisLease(client, key)`: a
+row, document or key with an owner and an expiry, taken and renewed with a conditional write);
+only the holder publishes, and another replica takes over within the lease time (10 s) after
+the holder dies. Without a
 lease, two relays would publish each event twice and could interleave one aggregate's events;
 even then nothing is lost (the inbox absorbs duplicates), and a holder that stalls past its
 lease (a long pause) causes only that.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
@@ -647,6 +650,90 @@ class MongoOutbox:
             await self._db[name].update_one({"_id": doc_id}, {"$pullAll": {OUTBOX_FIELD: sent}})
         for event in events:
             self._entries.pop(event.id, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+
+class RedisOutbox:
+    """Events in a Redis STREAM at `key`, appended in the writer's MULTI with
+    `pipe.xadd(outbox.key, RedisOutbox.fields(event))`: the state change and its events commit
+    together. `pending` reads the stream's head (XRANGE); `mark_sent` deletes exactly the
+    entries confirmed (XDEL by entry id; entries added meanwhile stay). Needs one Redis (with
+    replicas), not Redis Cluster: every key of one write must live on one server."""
+
+    def __init__(self, client: Any, key: str) -> None:
+        self._client = client
+        self.key = key
+        self.wakeup = Wakeup()
+        self._entries: dict[str, bytes] = {}
+
+    @staticmethod
+    def fields(event: Event) -> dict[str, bytes | str]:
+        return {
+            "id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "time": event.time.isoformat(),
+            "data": event.data,
+            "headers": json.dumps(dict(event.headers)),
+        }
+
+    def notify(self) -> None:
+        self.wakeup.set()
+
+    async def pending(self, limit: int = 100) -> list[Event]:
+        entries = await self._client.xrange(self.key, "-", "+", count=limit)
+        events = []
+        for entry_id, raw in entries:
+            fields = {k.decode(): v for k, v in raw.items()}
+            event = Event(
+                id=fields["id"].decode(),
+                type=fields["type"].decode(),
+                source=fields["source"].decode(),
+                time=datetime.fromisoformat(fields["time"].decode()),
+                data=bytes(fields["data"]),
+                headers=json.loads(fields["headers"] or b"{}"),
+            )
+            self._entries[event.id] = entry_id
+            events.append(event)
+        return events
+
+    async def mark_sent(self, events: Sequence[Event]) -> None:
+        try:
+            ids = [self._entries[event.id] for event in events]
+        except KeyError as missing:
+            raise ValueError(f"event {missing} was not returned by pending()") from None
+        if ids:
+            await self._client.xdel(self.key, *ids)
+        for event in events:
+            self._entries.pop(event.id, None)
+
+
+# Takes the lease if free, renews it if ours; 1 if held.
+_LEASE_SCRIPT = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class RedisLease:
+    """The relay lease in Redis: one key with the holder's id and a TTL (SET NX PX, renewed
+    by a compare-and-expire script)."""
+
+    def __init__(self, client: Any, key: str, *, seconds: float = 10.0) -> None:
+        self._script = client.register_script(_LEASE_SCRIPT)
+        self.key = key
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.milliseconds = int(seconds * 1000)
+
+    async def hold(self) -> bool:
+        return bool(await self._script(keys=[self.key], args=[self.owner, self.milliseconds]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ async def build(settings: Settings, **overrides: Any) -> App:
         )
         lease = carts.lease()
         if inbox is None:
-            from services.cart.adapters.redis import RedisInbox
+            from kit.inbox import RedisInbox
 
             inbox = RedisInbox(client, settings.key_prefix)
         if "bus" not in overrides:

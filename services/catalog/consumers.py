@@ -40,7 +40,7 @@ from emporium.payment.v1 import payment_events_pb2
 
 from kit import errors
 from kit.auth import Principal
-from kit.events import Event
+from kit.events import Event, UndecodableEvent
 from services.catalog import mapping
 from services.catalog.domain import AdjustReason, Line, ReleaseReason, ReservationState
 from services.catalog.handlers import CatalogHandlers, InsufficientStock
@@ -81,9 +81,12 @@ def subscriptions(handlers: CatalogHandlers) -> Mapping[type, Any]:
         except InsufficientStock:
             pass  # decided and announced (StockReservationFailed) by the handler
         except (errors.InvalidArgument, errors.AlreadyExists) as error:
-            # No retry can change it: the order will not get a reservation. Logged for an
-            # operator; the order never leaves PENDING for stock reasons it could act on.
+            # No retry can change it: the order will not get this reservation. Announced, so
+            # the order service cancels the order instead of leaving it PENDING.
+            if not order_id.strip():
+                raise UndecodableEvent(f"an order event without an order id: {error}") from None
             log.error("order %s cannot be reserved: %s", order_id, error)
+            await handlers.refuse_reservation(order_id, lines)
 
     async def on_payment_succeeded(
         message: payment_events_pb2.PaymentSucceeded, event: Event

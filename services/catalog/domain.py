@@ -6,7 +6,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from kit.errors import Violations
@@ -321,6 +321,12 @@ def check_category_fields(
 # --- stock ------------------------------------------------------------------------------------
 
 
+# How long an applied adjustment's request id is remembered in its stock row: as long as an
+# event consumer's inbox remembers the event (kit.inbox.DEFAULT_RETENTION), beyond any
+# redelivery, retry or DLQ replay.
+ADJUSTMENT_MEMORY = timedelta(days=14)
+
+
 @dataclass(frozen=True)
 class StockLevel:
     """One product's stock row. `holds` maps order ids to the units each active reservation
@@ -336,6 +342,20 @@ class StockLevel:
     update_time: datetime | None = None
     # The request_id of the last AdjustStock applied (its idempotency after a crash).
     last_adjustment: str = ""
+    # Every AdjustStock request_id applied in the last ADJUSTMENT_MEMORY -> when, written in
+    # the same compare-and-set as on_hand: an adjustment is applied once even when its own
+    # record was never written (a crash between the two) and other adjustments came since.
+    recent_adjustments: dict[str, datetime] = field(default_factory=dict, hash=False)
+
+    def adjusted_by(self, request_id: str) -> bool:
+        """Whether the adjustment `request_id` is already in `on_hand`."""
+        return request_id == self.last_adjustment or request_id in self.recent_adjustments
+
+    def remembering(self, request_id: str, now: datetime) -> dict[str, datetime]:
+        """`recent_adjustments` with `request_id` added and entries past the memory dropped."""
+        cutoff = now - ADJUSTMENT_MEMORY
+        kept = {r: t for r, t in self.recent_adjustments.items() if t >= cutoff}
+        return {**kept, request_id: now}
 
     @property
     def available(self) -> int:
@@ -482,6 +502,10 @@ class RatingSummary:
             if 1 <= rating <= 5:
                 counts[rating - 1] += 1
         return cls(product_id, tuple(counts))  # type: ignore[arg-type]
+
+
+# The state-like key of the events of an order whose reservation could not be made at all.
+REFUSED = "refused"
 
 
 def stable_event_id(key: str, index: int, type_name: str) -> str:

@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from emporium.catalog.v1 import catalog_events_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2
 
-from kit import errors, paging
+from kit import errors, paging, retry
 from kit.auth import Principal
 from kit.errors import InvalidArgument, Violations
 from kit.mapping import field_mask, timestamp
@@ -612,9 +611,11 @@ class CatalogHandlers:
             return StockLevel(product.id, done.on_hand, done.reserved, update_time=done.stock_time)
         for attempt in range(self.cas_attempts):
             level = await self.stock.get(product.id)
-            if level.last_adjustment == request_id:
-                # Applied by an earlier attempt that died before it recorded the adjustment.
-                before, after = level, level
+            if level.adjusted_by(request_id):
+                # Applied by an earlier attempt that died before it recorded the adjustment
+                # (other adjustments may have come since): record it, apply nothing again.
+                after = level
+                before = replace(level, on_hand=level.on_hand - (delta or 0))
                 break
             target = on_hand if on_hand is not None else level.on_hand + (delta or 0)
             if target < level.reserved:
@@ -626,6 +627,7 @@ class CatalogHandlers:
                 on_hand=target,
                 update_time=self.clock.now(),
                 last_adjustment=request_id,
+                recent_adjustments=level.remembering(request_id, self.clock.now()),
                 version=level.version + 1,
             )
             if await self.stock.compare_and_set(after, level.version):
@@ -676,8 +678,7 @@ class CatalogHandlers:
 
     @staticmethod
     async def _backoff(attempt: int) -> None:
-        # Full jitter: racing writers spread out instead of colliding again in lockstep.
-        await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
+        await retry.contention_pause(attempt)
 
     # --- reservations -----------------------------------------------------------------------
 
@@ -726,6 +727,19 @@ class CatalogHandlers:
                 return self._outcome(existing)
             reservation = existing  # an attempt that did not finish: resume it
         return await self._make(reservation)
+
+    async def refuse_reservation(self, order_id: str, lines: Sequence[Line]) -> None:
+        """Announces StockReservationFailed for an order whose reservation cannot be made (its
+        lines are invalid, or it already has a reservation with other lines), so that the order
+        is cancelled instead of waiting forever. Every line is reported short of all of it."""
+        event = catalog_events_pb2.StockReservationFailed(
+            order_id=order_id,
+            shortages=[
+                mapping.shortage_to_proto(Shortage(line.product_id, line.quantity, 0))
+                for line in lines
+            ],
+        )
+        await self.reservations.refuse(order_id, [event])
 
     @staticmethod
     def _outcome(reservation: Reservation) -> Reservation:

@@ -128,6 +128,13 @@ class ReservationRepository(Protocol):
         """
         ...
 
+    async def refuse(self, order_id: str, events: Events) -> None:
+        """Stores the events of an order whose reservation cannot be made (no row is written).
+
+        Event ids derive from the order and position: a repeat stores the same ids.
+        """
+        ...
+
     async def in_states(self, states: Sequence[ReservationState]) -> list[Reservation]: ...
 
     async def unannounced(self) -> list[Reservation]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kit import errors, paging
+from kit import errors, paging, retry
 from kit.auth import Principal
 from kit.errors import Violations
 from kit.events import Event
@@ -568,7 +567,7 @@ class ShippingHandlers:
             if await self.shipments.transition(new, current.version, Change(events, event)):
                 await self._notify()
                 return event
-            await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
+            await retry.contention_pause(attempt)
         raise errors.Aborted("the shipment changed concurrently too often; retry")
 
     # --- the saga ---------------------------------------------------------------------------

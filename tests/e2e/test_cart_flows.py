@@ -289,7 +289,10 @@ async def test_an_order_placed_from_the_cart_empties_it_and_publishes_cart_check
     try:
         channel = await connection.channel()
         exchange = await channel.declare_exchange(
-            "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+            "emporium.events",
+            aio_pika.ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
         )
         queue = await channel.declare_queue(f"test.e2e.cart.{secrets.token_hex(4)}", exclusive=True)
         await queue.bind(exchange, "emporium.cart.v1.CartCheckedOut")

@@ -340,7 +340,10 @@ class EventTap:
         self.connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
         channel = await self.connection.channel()
         exchange = await channel.declare_exchange(
-            "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+            "emporium.events",
+            aio_pika.ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
         )
         self.queue = await channel.declare_queue(
             f"test.e2e.user.{secrets.token_hex(4)}", exclusive=True

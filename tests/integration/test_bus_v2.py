@@ -13,12 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aio_pika
 import pytest
 import pytest_asyncio
 from _messaging_types import new_type_name, probe_class
 from test_bus import cli, eventually, until
 
-from kit.bus import UNROUTED_QUEUE, Bus, retry_queue
+from kit.bus import UNROUTED_QUEUE, Bus, PublishError, retry_queue
 from kit.config import RabbitSettings
 from kit.events import Event
 
@@ -95,6 +96,22 @@ async def test_an_event_no_queue_is_bound_to_is_parked_not_dropped_and_can_be_re
     await eventually(until(lambda: orphan.id in received))
     assert not await parked()
     print(f"parked events left in {UNROUTED_QUEUE}: {len(await bus.list_unrouted(1000))}")
+
+
+async def test_without_its_parking_queue_an_unroutable_publish_fails_so_the_outbox_keeps_it(
+    probe: Any,
+) -> None:
+    async with await Bus.connect(RabbitSettings.from_env(), "test-no-parking") as bus:
+        connection = await aio_pika.connect(RabbitSettings.from_env().url)
+        async with connection, connection.channel() as channel:  # an operator deleted it
+            await channel.queue_delete(UNROUTED_QUEUE)
+        try:
+            with pytest.raises(PublishError, match=r"1 of 1 events not confirmed"):
+                await bus.publish([Event.of(probe(thing_id="lost?", n=1), "test")])
+        finally:
+            # Any bus declares it again when it connects.
+            async with await Bus.connect(RabbitSettings.from_env(), "test-parking-back"):
+                pass
 
 
 async def test_one_poison_message_does_not_delay_the_other_messages_on_its_queue(

@@ -34,12 +34,14 @@ from emporium.payment.v1 import payment_events_pb2
 from google.type import money_pb2
 
 from kit import auth, events, server
+from kit.auth import Principal
 from kit.bus import Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
 from services.catalog import bootstrap
 from services.catalog.adapters.memory import InMemoryProductCache
 from services.catalog.config import Settings
+from services.catalog.domain import AdjustReason
 from services.user.adapters.keys import SigningKeys
 from tests.integration.conftest import servers
 
@@ -59,8 +61,9 @@ def _require(name: str) -> str:
 
 
 class Running:
-    def __init__(self, stub, keys: SigningKeys, publisher: Bus, events) -> None:
+    def __init__(self, stub, keys: SigningKeys, publisher: Bus, events, app=None) -> None:
         self.stub = stub
+        self.app = app
         self.publisher = publisher
         self.events = events  # a queue of the catalog's events
         self.seen: list[tuple[str, object]] = []
@@ -169,7 +172,10 @@ async def running() -> AsyncIterator[Running]:
     connection = await aio_pika.connect_robust(rabbit_url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
     )
     events = await channel.declare_queue(f"test.catalog-out.{secrets.token_hex(4)}", exclusive=True)
     for name in (
@@ -190,7 +196,7 @@ async def running() -> AsyncIterator[Running]:
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as grpc_channel:
             stub = catalog_service_pb2_grpc.CatalogServiceStub(grpc_channel)
-            yield Running(stub, keys, publisher, events)
+            yield Running(stub, keys, publisher, events, app)
     finally:
         for task in tasks:
             task.cancel()
@@ -319,3 +325,62 @@ async def test_a_cancel_that_overtakes_its_order_placed_leaves_nothing_held(runn
     await running.publish(_placed(order, (product.id, 1)))
     await running.drain()
     assert await running.stock(product.id) == (2, 0, 2)
+
+
+async def test_a_crash_between_the_restock_and_its_record_then_a_redelivery_restocks_once(
+    running, monkeypatch
+):
+    """The double restock: the restock of a cancelled, paid order is applied, the consumer
+    crashes before anything records it, another adjustment of the product lands meanwhile,
+    and the redelivered OrderCancelled must not put the units back a second time."""
+    product = await running.stocked(4)
+    order = str(uuid.uuid4())
+    await running.publish(_placed(order, (product.id, 3)))
+    await running.until_event("StockReserved", order)
+    await running.publish(_paid(order))
+    await running.until_stock(product.id, (1, 0, 1))
+
+    handlers = running.app.handlers
+    stock = handlers.stock
+    record = stock.record_adjustment
+    crashed: list[str] = []
+
+    async def crash_after_the_effect(adjustment, events):
+        if "order cancelled" in adjustment.note and not crashed:
+            crashed.append(adjustment.request_id)
+            # Another writer adjusts the product while the consumer is down.
+            await handlers.adjust_stock(
+                Principal(user_id="admin"),
+                product.id,
+                request_id=str(uuid.uuid4()),
+                delta=10,
+                on_hand=None,
+                reason=AdjustReason.RESTOCK,
+            )
+            raise RuntimeError("crash between the effect and its record")
+        await record(adjustment, events)
+
+    monkeypatch.setattr(stock, "record_adjustment", crash_after_the_effect)
+    await running.publish(_cancelled(order, (product.id, 3)))
+    await running.until_stock(product.id, (14, 0, 14))  # 1 + 10 (admin) + 3 (once)
+    await running.drain(3.0)  # the redelivery has come and gone
+    assert crashed
+    assert await running.stock(product.id) == (14, 0, 14)
+
+
+async def test_an_order_whose_reservation_cannot_be_made_gets_stock_reservation_failed(running):
+    # A line that names no product id: InvalidArgument, no retry can help.
+    order = str(uuid.uuid4())
+    await running.publish(_placed(order, ("not-a-product-id", 1)))
+    failed = await running.until_event("StockReservationFailed", order)
+    assert [(s.product_id, s.requested_quantity) for s in failed.shortages] == [
+        ("not-a-product-id", 1)
+    ]
+    # An order that already has a reservation with other lines: AlreadyExists.
+    product = await running.stocked(5)
+    other = str(uuid.uuid4())
+    await running.publish(_placed(other, (product.id, 1)))
+    await running.until_event("StockReserved", other)
+    await running.publish(_placed(other, (product.id, 4)))
+    await running.until_event("StockReservationFailed", other)
+    assert await running.stock(product.id) == (5, 1, 4)  # the first reservation stands

@@ -632,7 +632,10 @@ async def test_catalog_events_reach_a_consumer_through_the_outbox(running, rabbi
     try:
         channel = await connection.channel()
         exchange = await channel.declare_exchange(
-            "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+            "emporium.events",
+            aio_pika.ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
         )
         queue = await channel.declare_queue(f"test.catalog{SUFFIX}", exclusive=True)
         for name in ("ProductCreated", "StockReserved", "StockLevelChanged"):

@@ -33,12 +33,14 @@ from kit import auth, cassandra, server
 from kit.bus import EXCHANGE_ARGUMENTS, Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
+from kit.inbox import CassandraInbox
 from services.order import bootstrap, domain, mapping
 from services.order.adapters import memory
 from services.order.adapters.cassandra import CassandraOrderRepository
 from services.order.config import Settings
 from services.order.domain import Address, LineItem, Money, State
 from services.order.ports import PaymentMethod, Product
+from tests.integration._crash_between import CrashBeforeRecord
 from tests.integration.conftest import servers
 from tests.unit.test_order_service import AUDIENCE, ISSUER, Tokens
 
@@ -235,8 +237,11 @@ async def test_events_a_crash_left_pending_are_swept_into_the_outbox(real):
 
 
 class Running:
-    def __init__(self, stub, tokens: Tokens, fakes: dict[str, Any], bus: Bus, events) -> None:
+    def __init__(
+        self, stub, tokens: Tokens, fakes: dict[str, Any], bus: Bus, events, crashes=None
+    ) -> None:
         self.stub = stub
+        self.crashes: CrashBeforeRecord = crashes
         self.tokens = tokens
         self.fakes = fakes
         self.bus = bus
@@ -282,9 +287,11 @@ async def running(session, events_queue) -> AsyncIterator[Running]:
         "payments": memory.InMemoryPayments(),
     }
     fakes["shipping"].options = {"standard": Money("USD", 5_000_000_000)}
+    crashes = CrashBeforeRecord(await CassandraInbox.open(session, settings.queue))
     app = await bootstrap.build(
         settings,
         verifier=auth.JwtVerifier(tokens.source, issuer=ISSUER, audience=AUDIENCE),
+        inbox=crashes,
         **fakes,
     )
     grpc_server, port, _ = await server.start(settings.server, app)
@@ -292,7 +299,12 @@ async def running(session, events_queue) -> AsyncIterator[Running]:
     bus = await Bus.connect(settings.rabbit, source="test")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Running(
-            order_service_pb2_grpc.OrderServiceStub(channel), tokens, fakes, bus, events_queue
+            order_service_pb2_grpc.OrderServiceStub(channel),
+            tokens,
+            fakes,
+            bus,
+            events_queue,
+            crashes,
         )
     for task in tasks:
         task.cancel()
@@ -415,3 +427,31 @@ async def test_an_order_nobody_reserves_stock_for_is_cancelled_at_its_deadline(r
     assert cancelled.cancel_reason == O.CANCEL_REASON_DEADLINE_PASSED
     assert datetime.now(UTC) >= deadline
     assert "OrderCancelled" in await _published(running, order.id)
+
+
+async def test_a_crash_between_an_events_effect_and_its_inbox_record_applies_it_once(running):
+    metadata, order = await _place(running)
+    reserved = running.crashes.arm(
+        Event.of(catalog_events_pb2.StockReserved(order_id=order.id), "catalog")
+    )
+    await running.bus.publish([reserved])
+    await _until(running, metadata, order.id, O.STATE_CONFIRMED)
+    paid = payment_events_pb2.PaymentSucceeded(
+        order_id=order.id, payment_id=str(uuid.uuid4()), amount=order.total
+    )
+    paid_event = running.crashes.arm(Event.of(paid, "payment"))
+    await running.bus.publish([paid_event])
+    await _until(running, metadata, order.id, O.STATE_PAID)
+    published = await _published(running, order.id, seconds=4.0)  # the redeliveries included
+    assert set(running.crashes.crashed) == {reserved.id, paid_event.id}
+    assert await running.crashes.seen(reserved)  # recorded on the redelivery
+    assert published.count("OrderConfirmed") == 1
+    assert published.count("OrderStatusChanged") == 3
+    history = await running.stub.ListStatusChanges(
+        order_service_pb2.ListStatusChangesRequest(order_id=order.id), metadata=metadata
+    )
+    assert [c.state for c in history.status_changes] == [
+        O.STATE_PENDING,
+        O.STATE_CONFIRMED,
+        O.STATE_PAID,
+    ]

@@ -50,6 +50,7 @@ from services.payment.domain import (
     PaymentMethod,
     PaymentState,
 )
+from tests.integration._crash_between import CrashBeforeRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = os.environ.get("PAYMENT_TEST_SUFFIX") or "_t" + secrets.token_hex(4)
@@ -487,6 +488,39 @@ async def test_order_cancelled_after_payment_refunds_once(service, bus, listener
     payment = await service.app.handlers.payments.get(payment_id)
     assert payment.state is PaymentState.REFUNDED
     assert len(payment.refunds) == 1
+
+
+async def test_a_crash_between_the_charge_or_refund_and_its_inbox_record_applies_it_once(
+    session, built, bus, listener, queue
+):
+    crashes = CrashBeforeRecord(await built.inbox(queue))
+    service = await Running.start(queue, inbox=crashes)
+    try:
+        user = str(uuid.uuid4())
+        method = await add_card(service.app, user)
+        order_id = str(uuid.uuid4())
+        charge = crashes.arm(Event.of(confirmed(order_id, user, method.id), "order"))
+        await bus.publish([charge])
+        await eventually(lambda: _has(listener, payment_events_pb2.PaymentSucceeded, order_id))
+        [paid] = listener.of(payment_events_pb2.PaymentSucceeded, order_id)
+        payment_id = paid.decode(payment_events_pb2.PaymentSucceeded).payment_id
+        cancelled = order_events_pb2.OrderCancelled(
+            order_id=order_id, user_id=user, payment_id=payment_id
+        )
+        refund = crashes.arm(Event.of(cancelled, "order"))
+        await bus.publish([refund])
+        await eventually(lambda: _has(listener, payment_events_pb2.PaymentRefunded, order_id))
+        await eventually(lambda: crashes.seen(refund))  # the redelivery went through
+        await settle()
+        assert crashes.crashed == [charge.id, refund.id]
+        assert await crashes.seen(charge)
+        assert len(listener.distinct(payment_events_pb2.PaymentSucceeded, order_id)) == 1
+        assert len(listener.distinct(payment_events_pb2.PaymentRefunded, order_id)) == 1
+        assert await service.app.provider.charges_for(order_id) == 1
+        payment = await service.app.handlers.payments.get(payment_id)
+        assert (payment.state, len(payment.refunds)) == (PaymentState.REFUNDED, 1)
+    finally:
+        await service.stop()
 
 
 # ---------------------------------------------------------------------------------------------

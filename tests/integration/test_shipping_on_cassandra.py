@@ -38,6 +38,7 @@ from kit import auth, cassandra, events, server
 from kit.bus import Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
+from kit.inbox import CassandraInbox
 from services.shipping import bootstrap, domain
 from services.shipping.adapters import cassandra as stores
 from services.shipping.adapters import memory
@@ -55,6 +56,7 @@ from services.shipping.domain import (
 )
 from services.shipping.ports import Change
 from services.user.adapters.keys import SigningKeys
+from tests.integration._crash_between import CrashBeforeRecord
 from tests.integration.conftest import servers
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -251,8 +253,9 @@ async def test_order_details_merge_whatever_arrives_first(repos):
 
 
 class Running:
-    def __init__(self, stub, keys: SigningKeys, publisher: Bus, events, app) -> None:
+    def __init__(self, stub, keys: SigningKeys, publisher: Bus, events, app, crashes) -> None:
         self.stub = stub
+        self.crashes: CrashBeforeRecord = crashes
         self.keys = keys
         self.publisher = publisher
         self.events = events
@@ -327,21 +330,27 @@ async def running(session) -> AsyncIterator[Running]:
     connection = await aio_pika.connect_robust(rabbit_url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
     )
     events = await channel.declare_queue(
         f"test.shipping-out.{secrets.token_hex(4)}", exclusive=True
     )
     await events.bind(exchange, "emporium.shipping.v1.*")
+    crashes = CrashBeforeRecord(await CassandraInbox.open(session, QUEUE, create_table=True))
     app = await bootstrap.build(
-        settings, verifier=auth.JwtVerifier(jwks, issuer="emporium-user", audience="emporium")
+        settings,
+        verifier=auth.JwtVerifier(jwks, issuer="emporium-user", audience="emporium"),
+        inbox=crashes,
     )
     grpc_server, port, _ = await server.start(settings.server, app)
     tasks = [asyncio.create_task(work()) for work in app.background]
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as grpc_channel:
             stub = shipping_service_pb2_grpc.ShippingServiceStub(grpc_channel)
-            yield Running(stub, keys, publisher, events, app)
+            yield Running(stub, keys, publisher, events, app, crashes)
     finally:
         for task in tasks:
             task.cancel()
@@ -418,6 +427,26 @@ async def test_a_twice_delivered_payment_ships_once_and_the_parcel_is_delivered(
         SH.STATE_OUT_FOR_DELIVERY,
         SH.STATE_DELIVERED,
     ]
+
+
+async def test_a_crash_between_a_handlers_effect_and_its_inbox_record_ships_once(running):
+    user, order = str(uuid.uuid4()), str(uuid.uuid4())
+    confirmed = running.crashes.arm(Event.of(_confirmed(order, user, await running.option()), "t"))
+    await running.publisher.publish([confirmed])
+    paid = running.crashes.arm(Event.of(_paid(order, user), "test"))
+    await running.publisher.publish([paid])
+    await running.until(lambda: running.of("ShipmentCreated", order), what="ShipmentCreated")
+    deadline = time.monotonic() + 20
+    while not await running.crashes.seen(paid):  # the redelivery went through
+        assert time.monotonic() < deadline, "the crashed delivery never came back"
+        await asyncio.sleep(0.1)
+    await running.drain(1.5)
+    assert running.crashes.crashed == [confirmed.id, paid.id]
+    assert len(running.of("ShipmentCreated", order)) == 1
+    mine = await running.stub.ListShipments(
+        S.ListShipmentsRequest(), metadata=running.token(user_id=user)
+    )
+    assert [s.order_id for s in mine.shipments] == [order]
 
 
 async def test_a_payment_before_the_confirmation_ships_when_the_details_arrive(running):

@@ -429,7 +429,10 @@ async def events_queue() -> AsyncIterator[aio_pika.abc.AbstractQueue]:
     connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
     )
     queue = await channel.declare_queue(f"test.user{SUFFIX}", exclusive=True)
     await queue.bind(exchange, "emporium.user.v1.UserRegistered")
@@ -467,7 +470,10 @@ async def reset_queue() -> AsyncIterator[aio_pika.abc.AbstractQueue]:
     connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        "emporium.events", aio_pika.ExchangeType.TOPIC, durable=True
+        "emporium.events",
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": "emporium.unrouted"},  # as kit.bus declares it
     )
     queue = await channel.declare_queue(f"test.user.reset{SUFFIX}", exclusive=True)
     await queue.bind(exchange, "emporium.user.v1.PasswordResetRequested")

@@ -1,4 +1,4 @@
-"""Carts in Redis, with a transactional outbox in the same Redis (kit has none for Redis).
+"""Carts in Redis, with a transactional outbox in the same Redis (kit.outbox.RedisOutbox).
 
 Keys (every one starts with the configured prefix, `emporium:cart:` by default; tests use a
 random prefix of their own):
@@ -22,12 +22,8 @@ between, EXEC fails (WatchError) and the change is re-run on the newer cart, so 
 adds of one product sum. The cart and its events commit together or not at all: there is never
 an event for a cart change that was not stored, nor a stored change whose event is missing.
 
-The outbox relay is `kit.outbox.Relay` over `RedisOutbox`: `pending` reads the stream's head
-(XRANGE), the relay publishes with publisher confirms, and `mark_sent` deletes exactly the
-entries confirmed (XDEL by entry id; entries added meanwhile stay). A relay that dies between
-the confirm and the XDEL publishes those events again after restart: consumers deduplicate on
-the event id. Only the holder of `RedisLease` (SET NX PX, renewed by a compare-and-expire
-script) publishes, so replicas do not publish every event twice.
+The outbox relay is `kit.outbox.Relay` over `kit.outbox.RedisOutbox` under a
+`kit.outbox.RedisLease` (see there).
 
 Durability is Redis's: with `appendonly yes` (the local stack's setting) and the default
 `appendfsync everysec`, a crash of Redis may lose the last second of writes, the cart change and
@@ -38,22 +34,13 @@ be sharded by hash tag).
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import random
-import socket
-import uuid
-from collections.abc import Sequence
-from datetime import datetime
-
 from emporium.cart.v1 import cart_pb2
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from kit import errors
+from kit import errors, retry
 from kit.events import Event
-from kit.outbox import Wakeup
+from kit.outbox import RedisLease, RedisOutbox
 from services.cart import mapping
 from services.cart.domain import Cart
 from services.cart.ports import Mutation
@@ -70,81 +57,6 @@ def encode(cart: Cart, shop_currency: str) -> bytes:
 
 def decode(data: bytes) -> Cart:
     return mapping.cart_from_proto(cart_pb2.Cart.FromString(data))
-
-
-class RedisOutbox:
-    """The outbox stream, as kit.outbox.Relay reads it (see the module docstring)."""
-
-    def __init__(self, client: Redis, key: str) -> None:
-        self._client = client
-        self.key = key
-        self.wakeup = Wakeup()
-        self._entries: dict[str, bytes] = {}
-
-    @staticmethod
-    def fields(event: Event) -> dict[str, bytes | str]:
-        return {
-            "id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "time": event.time.isoformat(),
-            "data": event.data,
-            "headers": json.dumps(dict(event.headers)),
-        }
-
-    def notify(self) -> None:
-        self.wakeup.set()
-
-    async def pending(self, limit: int = 100) -> list[Event]:
-        entries = await self._client.xrange(self.key, "-", "+", count=limit)
-        events = []
-        for entry_id, raw in entries:
-            fields = {k.decode(): v for k, v in raw.items()}
-            event = Event(
-                id=fields["id"].decode(),
-                type=fields["type"].decode(),
-                source=fields["source"].decode(),
-                time=datetime.fromisoformat(fields["time"].decode()),
-                data=bytes(fields["data"]),
-                headers=json.loads(fields["headers"] or b"{}"),
-            )
-            self._entries[event.id] = entry_id
-            events.append(event)
-        return events
-
-    async def mark_sent(self, events: Sequence[Event]) -> None:
-        try:
-            ids = [self._entries[event.id] for event in events]
-        except KeyError as missing:
-            raise ValueError(f"event {missing} was not returned by pending()") from None
-        if ids:
-            await self._client.xdel(self.key, *ids)
-        for event in events:
-            self._entries.pop(event.id, None)
-
-
-# Takes the lease if free, renews it if ours; 1 if held.
-_LEASE_SCRIPT = """
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('pexpire', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-
-class RedisLease:
-    """The relay lease (kit.outbox.Lease): one key with the holder's id and a TTL."""
-
-    def __init__(self, client: Redis, key: str, *, seconds: float = 10.0) -> None:
-        self._script = client.register_script(_LEASE_SCRIPT)
-        self.key = key
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.milliseconds = int(seconds * 1000)
-
-    async def hold(self) -> bool:
-        return bool(await self._script(keys=[self.key], args=[self.owner, self.milliseconds]))
 
 
 class RedisCartRepository:
@@ -240,7 +152,7 @@ class RedisCartRepository:
                             "the cart store did not confirm the change; get the cart and retry",
                             reason="CART_STORE_UNAVAILABLE",
                         ) from error
-                    await asyncio.sleep(random.uniform(0, 0.005))
+                    await retry.contention_pause(0)
                     continue
                 if events:
                     self.outbox.notify()
@@ -250,18 +162,3 @@ class RedisCartRepository:
     async def ttl_ms_left(self, user_id: str) -> int:
         """Milliseconds until the cart expires (-2 if there is none), for tests and operators."""
         return int(await self._client.pttl(self.cart_key(user_id)))
-
-
-class RedisInbox:
-    """kit.inbox.Inbox in Redis: one key per handled event id, kept `retention_seconds`."""
-
-    def __init__(self, client: Redis, prefix: str, *, retention_seconds: int = ONCE_SECONDS):
-        self._client = client
-        self.prefix = f"{prefix}inbox:"
-        self.retention_seconds = retention_seconds
-
-    async def seen(self, event: Event) -> bool:
-        return bool(await self._client.exists(self.prefix + event.id))
-
-    async def record(self, event: Event) -> None:
-        await self._client.set(self.prefix + event.id, b"1", ex=self.retention_seconds)

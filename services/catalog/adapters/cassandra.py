@@ -25,6 +25,7 @@ from kit.cassandra import CassandraSession, applied
 from kit.events import Event
 from kit.outbox import CassandraLease, CassandraOutbox, Relay
 from services.catalog.domain import (
+    REFUSED,
     AdjustReason,
     Category,
     ImageThumbnail,
@@ -56,7 +57,10 @@ PRODUCT_COLUMNS = (
 CATEGORY_COLUMNS = (
     "id, name, slug, parent_id, description, position, create_time, update_time, request_id"
 )
-STOCK_COLUMNS = "product_id, on_hand, reserved, holds, version, update_time, last_adjustment"
+STOCK_COLUMNS = (
+    "product_id, on_hand, reserved, holds, version, update_time, last_adjustment, "
+    "recent_adjustments"
+)
 ADJUSTMENT_COLUMNS = (
     "product_id, create_time, id, delta, on_hand, reserved, reason, note, user_id, request_id, "
     "stock_time"
@@ -141,11 +145,12 @@ class Statements:
         self.delete_category = await p("DELETE FROM categories WHERE id = ?")
         self.select_stock = await p(f"SELECT {STOCK_COLUMNS} FROM stock WHERE product_id = ?")
         self.insert_stock = await p(
-            f"INSERT INTO stock ({STOCK_COLUMNS}) VALUES ({_marks(7)}) IF NOT EXISTS"
+            f"INSERT INTO stock ({STOCK_COLUMNS}) VALUES ({_marks(8)}) IF NOT EXISTS"
         )
         self.cas_stock = await p(
             "UPDATE stock SET on_hand = ?, reserved = ?, holds = ?, version = ?, "
-            "update_time = ?, last_adjustment = ? WHERE product_id = ? IF version = ?"
+            "update_time = ?, last_adjustment = ?, recent_adjustments = ? "
+            "WHERE product_id = ? IF version = ?"
         )
         self.insert_adjustment = await p(
             f"INSERT INTO stock_adjustments ({ADJUSTMENT_COLUMNS}) VALUES ({_marks(11)})"
@@ -486,6 +491,7 @@ def _level(row: Any) -> StockLevel:
         version=row.version or 0,
         update_time=_utc(row.update_time),
         last_adjustment=row.last_adjustment or "",
+        recent_adjustments={r: _utc(t) for r, t in (row.recent_adjustments or {}).items()},
     )
 
 
@@ -531,6 +537,7 @@ class CassandraStockRepository:
                         version,
                         level.update_time,
                         level.last_adjustment,
+                        dict(level.recent_adjustments),
                     ),
                 )
             else:
@@ -543,6 +550,7 @@ class CassandraStockRepository:
                         version,
                         level.update_time,
                         level.last_adjustment,
+                        dict(level.recent_adjustments),
                         _uuid(level.product_id),
                         expected_version,
                     ),
@@ -680,6 +688,11 @@ class CassandraReservationRepository:
         batch = self.session.batch()
         batch.add(self.q.mark_announced, (reservation.order_id,))
         await self.outbox.write(batch, _events(events, ids), key=reservation.order_id)
+
+    async def refuse(self, order_id: str, events: Sequence[Message]) -> None:
+        key = f"{order_id}/{REFUSED}"
+        ids = [stable_event_id(key, i, m.DESCRIPTOR.full_name) for i, m in enumerate(events)]
+        await self.outbox.write(self.session.batch(), _events(events, ids), key=order_id)
 
     async def in_states(self, states: Sequence[ReservationState]) -> list[Reservation]:
         found = []

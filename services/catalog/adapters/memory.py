@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from kit import errors
 from services.catalog.domain import (
+    REFUSED,
     Category,
     Product,
     ProductImage,
@@ -246,6 +247,12 @@ class InMemoryReservationRepository:
         ids = [stable_event_id(key, i, m.DESCRIPTOR.full_name) for i, m in enumerate(events)]
         self.events.add(events, ids)
         self.reservations[reservation.order_id] = replace(current, announced=True)
+
+    async def refuse(self, order_id: str, events: Sequence[Message]) -> None:
+        key = f"{order_id}/{REFUSED}"
+        self.events.add(
+            events, [stable_event_id(key, i, m.DESCRIPTOR.full_name) for i, m in enumerate(events)]
+        )
 
     async def in_states(self, states: Sequence[ReservationState]) -> list[Reservation]:
         return [r for r in self.reservations.values() if r.state in states]
