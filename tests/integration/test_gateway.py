@@ -1029,10 +1029,10 @@ def test_services_yaml_names_every_service_of_the_descriptor_set_on_its_own_port
     gateway = render.load(environ={})
 
     assert {s.proto_service for s in gateway.services} == described
-    assert [s.port for s in gateway.services] == list(range(50051, 50060))
+    assert [s.port for s in gateway.services] == list(range(50051, 50061))
     assert [s.name for s in gateway.services] == [
         *("user", "catalog", "cart", "order", "payment", "shipping"),
-        *("notification", "webhooks", "logging"),
+        *("notification", "webhooks", "logging", "file"),
     ]
     assert (gateway.port, gateway.admin_port) == (8080, 9901)
 

@@ -195,7 +195,7 @@ async def test_an_order_that_leaves_pending_or_confirmed_drops_its_deadline(repo
     assert await repo.insert(t, mapping.events(t))
     confirmed = domain.stock_reserved(t.order, now)
     assert await repo.save(confirmed, mapping.events(confirmed), t.order.version)
-    paid = domain.payment_succeeded(confirmed.order, "pay1", now)
+    paid = domain.payment_succeeded(confirmed.order, "pay1", confirmed.order.total, now)
     assert await repo.save(paid, mapping.events(paid), confirmed.order.version)
     due = await repo.overdue(now + timedelta(seconds=10), 1000)
     assert t.order.id not in {d.order_id for d in due}

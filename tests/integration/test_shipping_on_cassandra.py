@@ -431,9 +431,11 @@ async def test_a_twice_delivered_payment_ships_once_and_the_parcel_is_delivered(
 
 async def test_a_crash_between_a_handlers_effect_and_its_inbox_record_ships_once(running):
     user, order = str(uuid.uuid4()), str(uuid.uuid4())
-    confirmed = running.crashes.arm(Event.of(_confirmed(order, user, await running.option()), "t"))
+    confirmed = running.crashes.arm(
+        Event.of(_confirmed(order, user, await running.option()), "order")
+    )
     await running.publisher.publish([confirmed])
-    paid = running.crashes.arm(Event.of(_paid(order, user), "test"))
+    paid = running.crashes.arm(Event.of(_paid(order, user), "payment"))
     await running.publisher.publish([paid])
     await running.until(lambda: running.of("ShipmentCreated", order), what="ShipmentCreated")
     deadline = time.monotonic() + 20
