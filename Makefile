@@ -128,6 +128,22 @@ chart-check: $(HELM)
 	$(HELM) lint --strict -f $(CHART)/values-production.yaml $(CHART)
 	$(RUN) python -m deploy.chart_check --helm $(HELM)
 
+$(PROTOC_GEN_GO):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+clients: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Build the example clients: Node (npm ci) and Go (stubs from protos/).
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf clients/go/gen && mkdir -p clients/go/gen
+	@echo "protoc-gen-go, protoc-gen-go-grpc: protos/ -> clients/go/gen"
+	@$(PROTOC) -Iprotos -Iprotos/third_party \
+	    --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+	    --go_out=clients/go/gen --go_opt='$(GO_CLIENT_OPTS)' \
+	    --go-grpc_out=clients/go/gen --go-grpc_opt='$(GO_CLIENT_OPTS)' $(PROTO_FILES)
+	cd clients/go && $(GO) build -o $(TOOLS)/emporium-go-client .
+
 gen-check: ## Fail if gen/ differs from what the protos generate.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(MAKE) --no-print-directory gen GEN_OUT=$$tmp >/dev/null; \
