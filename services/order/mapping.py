@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import UTC
 
 from emporium.order.v1 import order_events_pb2, order_pb2
-from google.type import money_pb2
 
 from kit import postal
 from kit.events import Event
 from kit.mapping import timestamp
 from services.order.domain import (
-    NANOS_PER_UNIT,
     CancelReason,
     LineItem,
     Money,
@@ -45,16 +43,8 @@ REASONS = {
 REASONS_BACK = {v: k for k, v in REASONS.items()}
 
 
-def money_to_proto(money: Money) -> money_pb2.Money:
-    sign = -1 if money.nanos < 0 else 1
-    units = sign * (abs(money.nanos) // NANOS_PER_UNIT)
-    return money_pb2.Money(
-        currency_code=money.currency, units=units, nanos=money.nanos - units * NANOS_PER_UNIT
-    )
-
-
-def money_from_proto(message: money_pb2.Money) -> Money:
-    return Money(message.currency_code, message.units * NANOS_PER_UNIT + message.nanos)
+money_to_proto = Money.to_proto
+money_from_proto = Money.from_proto
 
 
 address_to_proto = postal.to_proto
