@@ -37,6 +37,7 @@ SERVERS_BY_SETTINGS = {
     "MongoSettings": "mongodb",
     "RedisSettings": "redis",
     "OpenSearchSettings": "elasticsearch",
+    "S3Settings": "versitygw",
 }
 
 # Real server images for compose.yaml (the chart's dependencies pin their own).
@@ -48,6 +49,15 @@ IMAGES = {
     "kibana": "docker.elastic.co/kibana/kibana:8.19.8",
     "redis": "redis:7.4.7",
     "mailpit": "axllent/mailpit:v1.28.0",
+    "versitygw": "versity/versitygw:v1.8.0",
+}
+# The development object store's root pair (infra/local/env.sh has the same), which Compose's
+# development file service signs with; clients on the host reach the store on 127.0.0.1:7070.
+S3_DEV_ENV = {
+    "EMPORIUM_S3_ENDPOINT": "http://versitygw:7070",
+    "EMPORIUM_S3_CLIENT_ENDPOINT": "http://127.0.0.1:7070",
+    "EMPORIUM_S3_ACCESS_KEY": "emporium-dev",
+    "EMPORIUM_S3_SECRET_KEY": "emporium-dev-secret-not-for-production",
 }
 IMAGE = "emporium:${EMPORIUM_VERSION:-dev}"
 GATEWAY_IMAGE = "emporium-gateway:${EMPORIUM_VERSION:-dev}"
@@ -178,6 +188,23 @@ def _servers_compose() -> dict[str, Any]:
             "image": IMAGES["mailpit"],
             "ports": ["127.0.0.1:8025:8025"],
         },
+        "versitygw": {
+            "image": IMAGES["versitygw"],
+            # The posix backend's folders (objects, and their metadata beside) must exist.
+            "entrypoint": [
+                "/bin/sh",
+                "-c",
+                "mkdir -p /data/meta /data/objects && exec /app/versitygw --port :7070 "
+                "posix --sidecar /data/meta /data/objects",
+            ],
+            "environment": {
+                "ROOT_ACCESS_KEY": S3_DEV_ENV["EMPORIUM_S3_ACCESS_KEY"],
+                "ROOT_SECRET_KEY": S3_DEV_ENV["EMPORIUM_S3_SECRET_KEY"],
+            },
+            "ports": ["127.0.0.1:7070:7070"],
+            "volumes": ["versitygw:/data"],
+            "healthcheck": check("CMD", "nc", "-z", "127.0.0.1", "7070"),
+        },
     }
 
 
@@ -202,7 +229,12 @@ def compose(root: Path = ROOT) -> dict[str, Any]:
             "image": IMAGE,
             "build": {"context": ".", "target": "service"},
             "command": ["python", "-m", f"services.{s.name}"],
-            "environment": {**base_env, **_hosts(found, s.name), **extra_env.get(s.name, {})},
+            "environment": {
+                **base_env,
+                **_hosts(found, s.name),
+                **(S3_DEV_ENV if "versitygw" in s.servers else {}),
+                **extra_env.get(s.name, {}),
+            },
             "depends_on": {
                 server: {"condition": "service_healthy"}
                 for server in s.servers

@@ -34,6 +34,10 @@ class S3Settings:
     EMPORIUM_S3_BUCKET        the bucket ("emporium-files"), created at start if missing
     EMPORIUM_S3_PUBLIC_URL    where clients read public objects (default: endpoint/bucket); a
                               CDN in front of the bucket in production
+    EMPORIUM_S3_CLIENT_ENDPOINT  where clients reach the store with signed URLs and forms
+                              (default: the endpoint). A signed URL carries its host, so a
+                              service that talks to the store by an internal name (Compose,
+                              Kubernetes) signs for the name clients use.
     """
 
     endpoint: str = "http://127.0.0.1:7070"
@@ -42,6 +46,7 @@ class S3Settings:
     secret_key: str = ""
     bucket: str = "emporium-files"
     public_url: str = ""
+    client_endpoint: str = ""
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> S3Settings:
@@ -58,6 +63,7 @@ class S3Settings:
             secret_key=secret_key,
             bucket=bucket,
             public_url=string(env, "EMPORIUM_S3_PUBLIC_URL", f"{endpoint}/{bucket}").rstrip("/"),
+            client_endpoint=string(env, "EMPORIUM_S3_CLIENT_ENDPOINT", endpoint).rstrip("/"),
         )
 
 

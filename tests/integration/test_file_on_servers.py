@@ -235,6 +235,24 @@ async def test_public_keys_are_readable_by_anyone_private_ones_only_signed(s3, h
     assert http.get(signed).content == b"private bytes"
 
 
+async def test_signed_urls_and_forms_carry_the_endpoint_clients_use_and_work_there(
+    s3, s3_endpoint, http
+):
+    # The service reaches the store as 127.0.0.1; its clients know it as localhost (in
+    # Compose or Kubernetes: an internal service name and a public host).
+    public = s3_endpoint.replace("127.0.0.1", "localhost")
+    settings = replace(_s3_settings(s3_endpoint), client_endpoint=public)
+    store = await S3ObjectStore.open(settings)
+    await store.put("private/c1/original", b"for the client", "text/plain")
+    signed = await store.signed_get("private/c1/original", 60)
+    assert signed.startswith(public + "/")
+    assert http.get(signed).content == b"for the client"
+    form = await store.signed_post("private/c2/original", "text/plain", 100, 60)
+    assert form.url.startswith(public + "/")
+    assert _post(http, store, form, b"uploaded", "text/plain")
+    assert await store.read("private/c2/original", 100) == b"uploaded"
+
+
 async def test_a_tampered_or_expired_signed_url_gets_403_from_the_store(s3, http):
     await s3.put("private/p2/original", b"secret", "application/pdf")
     await s3.put("private/p3/original", b"other", "application/pdf")

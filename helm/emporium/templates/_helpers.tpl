@@ -44,6 +44,10 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- .Values.externalServers.existingSecret | default (printf "%s-servers" (include "emporium.fullname" .)) -}}
 {{- end -}}
 
+{{- define "emporium.objectStorageSecret" -}}
+{{- .Values.objectStorage.existingSecret | default (printf "%s-object-storage" (include "emporium.fullname" .)) -}}
+{{- end }}
+
 {{- define "emporium.jwtSecret" -}}
 {{- .Values.auth.existingSecret | default (printf "%s-jwt" (include "emporium.fullname" .)) -}}
 {{- end -}}

@@ -1,7 +1,8 @@
 """The object store on the S3 API through boto3 (signature v4): versitygw locally, any S3
 endpoint in production.
 
-boto3 is synchronous, so each call runs in a worker thread. Presigning is local (no request).
+boto3 is synchronous, so each call runs in a worker thread. Presigning is local (no request),
+by a second client configured with the endpoint clients use (a signed URL carries its host).
 At start `open` creates the bucket if needed and sets its policy: anyone may GET keys under
 public/ (product images and their thumbnails); everything else needs a signed request.
 """
@@ -39,16 +40,17 @@ def public_read_policy(bucket: str) -> str:
 
 
 class S3ObjectStore:
-    def __init__(self, settings: S3Settings, client: Any) -> None:
+    def __init__(self, settings: S3Settings, client: Any, signer: Any | None = None) -> None:
         self.settings = settings
         self.bucket = settings.bucket
         self.client = client
+        self.signer = signer or client
 
     @classmethod
-    def client_for(cls, settings: S3Settings) -> Any:
+    def client_for(cls, settings: S3Settings, endpoint: str | None = None) -> Any:
         return boto3.session.Session().client(
             "s3",
-            endpoint_url=settings.endpoint,
+            endpoint_url=endpoint or settings.endpoint,
             region_name=settings.region,
             aws_access_key_id=settings.access_key,
             aws_secret_access_key=settings.secret_key,
@@ -65,7 +67,10 @@ class S3ObjectStore:
 
     @classmethod
     async def open(cls, settings: S3Settings, wait_seconds: float = 30.0) -> S3ObjectStore:
-        store = cls(settings, cls.client_for(settings))
+        signer = None
+        if settings.client_endpoint and settings.client_endpoint != settings.endpoint:
+            signer = cls.client_for(settings, settings.client_endpoint)
+        store = cls(settings, cls.client_for(settings), signer)
         deadline = asyncio.get_running_loop().time() + wait_seconds
         while True:
             try:
@@ -101,7 +106,7 @@ class S3ObjectStore:
         self, key: str, content_type: str, max_bytes: int, expires_seconds: int
     ) -> SignedPost:
         post = await asyncio.to_thread(
-            self.client.generate_presigned_post,
+            self.signer.generate_presigned_post,
             self.bucket,
             key,
             Fields={"Content-Type": content_type},
@@ -112,7 +117,7 @@ class S3ObjectStore:
 
     async def signed_get(self, key: str, expires_seconds: int) -> str:
         return await asyncio.to_thread(
-            self.client.generate_presigned_url,
+            self.signer.generate_presigned_url,
             "get_object",
             Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=expires_seconds,
