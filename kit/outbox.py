@@ -54,7 +54,7 @@ from cassandra.query import BatchStatement, BatchType
 from cassandra.util import min_uuid_from_time, unix_time_from_uuid1
 from pymongo.errors import DuplicateKeyError
 
-from kit import telemetry
+from kit import retry, telemetry
 from kit.events import Event
 
 log = logging.getLogger("emporium.outbox")
@@ -162,20 +162,18 @@ class Relay:
 
     async def run(self) -> None:
         """Relays until cancelled; failures (broker or database down) are retried with back-off."""
-        backoff = self._interval
         while True:
-            # Cleared before reading: a write that commits during the pass wakes the next one.
-            self._outbox.wakeup.clear()
-            try:
-                count = await self.publish_pending()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox relay failed (%s); retrying in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
-            backoff = self._interval
+            count = 0
+            async for attempt in retry.until_done(
+                "outbox relay",
+                first_wait=self._interval,
+                max_wait=self._max_backoff,
+                traceback=False,
+            ):
+                with attempt:
+                    # Cleared before reading: a write committed during the pass wakes the next.
+                    self._outbox.wakeup.clear()
+                    count = await self.publish_pending()
             if count >= self._batch_size:
                 continue  # more are waiting
             await self._outbox.wakeup.wait(self._interval)
