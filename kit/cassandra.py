@@ -410,6 +410,14 @@ class CassandraSession:
             await self._ddl(statement)
         log.info("applied %d schema statements from %s to %s", len(statements), path, self.keyspace)
 
+    async def drop_keyspace(self, keyspace: str | None = None) -> None:
+        """Drop `keyspace` (default: this session's) if it exists: tests clean up with it. A
+        schema change: it gets the DDL time limit (a busy node takes more than 10 s)."""
+        name = keyspace or self.keyspace
+        if not _KEYSPACE_NAME.fullmatch(name):
+            raise ValueError(f"keyspace must match {_KEYSPACE_NAME.pattern}, got {name!r}")
+        await self._ddl(f"DROP KEYSPACE IF EXISTS {name}")
+
     async def _create_keyspace(self) -> None:
         options = ", ".join(f"'{k}': '{v}'" for k, v in self.replication.items())
         await self._ddl(
