@@ -191,7 +191,7 @@ test-crash: ## The checkout crash test: 50 orders, payment SIGKILLed, broker res
 
 # The extended crash test (issue 11 item 6), in `make test`: it owns every process it kills and
 # starts them itself: catalog, order, payment and shipping SIGKILLed, RabbitMQ stopped, Cassandra
-# restarted, in 3 seeded runs. It bounds its own time (pytest-timeout, 25 min; 8 min under load).
+# restarted, in 3 seeded runs. It bounds its own time (pytest-timeout, 40 min; 8 min at load 20).
 test-crash-extended: ## The crash test: 3 seeded runs, every saga service SIGKILLed, broker and Cassandra restarted.
 	EMPORIUM_PORT_OFFSET=4700 EMPORIUM_VAR=$(CURDIR)/var/crash-extended \
 	    $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash_extended.py
