@@ -312,8 +312,8 @@ class CassandraOutbox:
 
     @staticmethod
     async def create_table(session: Any) -> None:
-        await session.execute(OUTBOX_CQL)
-        await session.execute(OUTBOX_LEASE_CQL)
+        await session.execute_ddl(OUTBOX_CQL)
+        await session.execute_ddl(OUTBOX_LEASE_CQL)
 
     def add_to_batch(
         self, batch: BatchStatement, events: Sequence[Event], *, key: str | None = None
