@@ -312,6 +312,9 @@ async def main(args: argparse.Namespace) -> None:
     ratio = saturated["paid_rate"] / saturated["place_rate"] if saturated["place_rate"] else 0
     print(f"checkout bench: {args.orders} orders at concurrency {args.concurrency}, then")
     print(f"  {args.rate:g} orders/s offered for {args.paced_seconds:g} s")
+    # Everything here shares the machine's cores: figures mean little above load ~2 on 2 cores.
+    loads = " / ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"load average (1 / 5 / 15 min) at the end: {loads} on {os.cpu_count()} cores")
     print(
         f"PlaceOrder rate alone: {saturated['place_rate']:.1f}/s "
         f"(p50 {saturated['place_p50'] * 1000:.0f} ms, p99 {saturated['place_p99'] * 1000:.0f} ms)"

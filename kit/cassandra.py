@@ -407,16 +407,26 @@ class CassandraSession:
             _check_schema_statement(statement)
         await self._create_keyspace()
         for statement in statements:
-            await self._ddl(statement)
+            await self.execute_ddl(statement)
         log.info("applied %d schema statements from %s to %s", len(statements), path, self.keyspace)
+
+    async def drop_keyspace(self, keyspace: str | None = None) -> None:
+        """Drop `keyspace` (default: this session's) if it exists: tests clean up with it. A
+        schema change: it gets the DDL time limit (a busy node takes more than 10 s)."""
+        name = keyspace or self.keyspace
+        if not _KEYSPACE_NAME.fullmatch(name):
+            raise ValueError(f"keyspace must match {_KEYSPACE_NAME.pattern}, got {name!r}")
+        await self.execute_ddl(f"DROP KEYSPACE IF EXISTS {name}")
 
     async def _create_keyspace(self) -> None:
         options = ", ".join(f"'{k}': '{v}'" for k, v in self.replication.items())
-        await self._ddl(
+        await self.execute_ddl(
             f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} WITH replication = {{{options}}}"
         )
 
-    async def _ddl(self, statement: str) -> None:
+    async def execute_ddl(self, statement: str) -> None:
+        """Run one schema statement (CREATE, ALTER, DROP): it may take up to DDL_TIMEOUT_SECONDS
+        (a busy node takes longer than a request's 10 s), then waits for schema agreement."""
         rf = self._session.execute_async(statement, timeout=DDL_TIMEOUT_SECONDS)
         await _rows_of(rf, all_pages=False)
         # The driver already waited (up to max_schema_agreement_wait) before answering.

@@ -129,7 +129,7 @@ class CassandraInbox:
 
     @staticmethod
     async def create_table(session: Any) -> None:
-        await session.execute(INBOX_CQL)
+        await session.execute_ddl(INBOX_CQL)
 
     async def seen(self, event: Event) -> bool:
         return bool(await self._session.execute(self._select, (self.consumer, event.id)))

@@ -54,7 +54,7 @@ from cassandra.query import BatchStatement, BatchType
 from cassandra.util import min_uuid_from_time, unix_time_from_uuid1
 from pymongo.errors import DuplicateKeyError
 
-from kit import telemetry
+from kit import retry, telemetry
 from kit.events import Event
 
 log = logging.getLogger("emporium.outbox")
@@ -162,20 +162,18 @@ class Relay:
 
     async def run(self) -> None:
         """Relays until cancelled; failures (broker or database down) are retried with back-off."""
-        backoff = self._interval
         while True:
-            # Cleared before reading: a write that commits during the pass wakes the next one.
-            self._outbox.wakeup.clear()
-            try:
-                count = await self.publish_pending()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox relay failed (%s); retrying in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
-            backoff = self._interval
+            count = 0
+            async for attempt in retry.until_done(
+                "outbox relay",
+                first_wait=self._interval,
+                max_wait=self._max_backoff,
+                traceback=False,
+            ):
+                with attempt:
+                    # Cleared before reading: a write committed during the pass wakes the next.
+                    self._outbox.wakeup.clear()
+                    count = await self.publish_pending()
             if count >= self._batch_size:
                 continue  # more are waiting
             await self._outbox.wakeup.wait(self._interval)
@@ -314,8 +312,8 @@ class CassandraOutbox:
 
     @staticmethod
     async def create_table(session: Any) -> None:
-        await session.execute(OUTBOX_CQL)
-        await session.execute(OUTBOX_LEASE_CQL)
+        await session.execute_ddl(OUTBOX_CQL)
+        await session.execute_ddl(OUTBOX_LEASE_CQL)
 
     def add_to_batch(
         self, batch: BatchStatement, events: Sequence[Event], *, key: str | None = None

@@ -1,14 +1,17 @@
-"""Retrying, in one place: tenacity to wait for a server that is starting, and one jittered
-pause for optimistic (compare-and-set, WATCH) loops that lost a race."""
+"""Retrying, in one place: tenacity to wait for a server that is starting or to keep a
+background loop going through failures, and one jittered pause for optimistic (compare-and-set,
+WATCH) loops that lost a race."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     before_sleep_log,
     retry_if_exception_type,
     stop_after_delay,
@@ -39,6 +42,46 @@ def until_up(
         before_sleep=before_sleep_log(log, logging.INFO),
         reraise=True,
     )
+
+
+def until_done(
+    what: str,
+    *,
+    first_wait: float = 1.0,
+    max_wait: float = 1.0,
+    traceback: bool = True,
+) -> AsyncRetrying:
+    """Attempts until one returns, however many fail, waiting `first_wait` doubling up to
+    `max_wait` between them; each failure is logged (`what` failed, with its traceback unless
+    `traceback=False`). Cancelling the task stops it: CancelledError is not retried. Use as
+
+        async for attempt in until_done("outbox relay", first_wait=0.5, max_wait=10):
+            with attempt:
+                count = await relay_once()
+    """
+    return AsyncRetrying(
+        wait=wait_exponential(multiplier=first_wait, min=first_wait, max=max_wait),
+        retry=retry_if_exception_type(Exception),
+        before_sleep=_failure_logger(what, traceback),
+        reraise=True,
+    )
+
+
+def _failure_logger(what: str, traceback: bool) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        level = logging.ERROR if traceback else logging.WARNING
+        log.log(
+            level,
+            "%s failed (%s); retrying in %.1f s",
+            what,
+            error,
+            pause,
+            exc_info=error if traceback else None,
+        )
+
+    return before_sleep
 
 
 async def contention_pause(attempt: int, *, base: float = 0.005, cap: float = 0.2) -> None:

@@ -34,7 +34,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from grpc_status import rpc_status
 from opentelemetry import metrics
 
-from kit import auth, errors, paging, telemetry
+from kit import auth, errors, paging, retry, telemetry
 from kit.config import ROOT, SERVICES_YAML, ServerSettings
 
 log = logging.getLogger("emporium.server")
@@ -404,15 +404,9 @@ async def serve(settings: ServerSettings, app: App, stop: asyncio.Event) -> None
 
 async def _supervised(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Runs a background coroutine; a crash is logged and restarted after a pause."""
-    while True:
-        try:
+    async for attempt in retry.until_done(f"background task {work.__name__}"):
+        with attempt:
             await work()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background task %s failed; restarting in 1 s", work.__name__)
-            await asyncio.sleep(1)
 
 
 def run(settings: ServerSettings, build: Callable[[], Awaitable[App]]) -> None:

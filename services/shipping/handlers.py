@@ -692,7 +692,11 @@ class ShippingHandlers:
         """One pass of the carriers' progress reports; returns how many changes applied."""
         applied = 0
         now = self.clock.now()
-        for shipment in await self.shipments.in_states(CARRIED):
+        if not self.carriers:
+            return 0
+        # Shipments changed within the quietest carrier's quiet time have no news: not read.
+        quiet = min(carrier.quiet for carrier in self.carriers.values())
+        for shipment in await self.shipments.in_states(CARRIED, changed_by=now - quiet):
             carrier = self.carriers.get(shipment.carrier)
             if carrier is None:
                 continue

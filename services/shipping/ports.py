@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from kit.events import Event
@@ -83,8 +83,11 @@ class ShipmentRepository(Protocol):
         """The user's shipments, newest first."""
         ...
 
-    async def in_states(self, states: Sequence[ShipmentState]) -> list[Shipment]:
-        """The shipments in these states (the carrier and the sweeper walk them)."""
+    async def in_states(
+        self, states: Sequence[ShipmentState], *, changed_by: datetime | None = None
+    ) -> list[Shipment]:
+        """The shipments in these states (the carrier and the sweeper walk them); with
+        `changed_by`, only those whose last change is not later than that."""
         ...
 
     async def unannounced(self) -> list[Shipment]:
@@ -125,6 +128,9 @@ class Carrier(Protocol):
     """A carrier adapter: buys labels and reports progress."""
 
     code: str
+    # How long after a shipment's last change the carrier can have news of it at the earliest:
+    # shipments changed more recently are not even read (the simulator: its step).
+    quiet: timedelta
 
     async def create_label(self, shipment: Shipment) -> Label: ...
 

@@ -211,7 +211,7 @@ async def running() -> AsyncIterator[Running]:
         session = await cassandra.connect(
             CassandraSettings.from_env("emporium_catalog", env), wait_seconds=30
         )
-        await session.execute(f"DROP KEYSPACE IF EXISTS {session.keyspace}")
+        await session.drop_keyspace()
         await session.close()
 
 

@@ -103,7 +103,7 @@ async def session(cassandra_settings) -> AsyncIterator[cassandra.CassandraSessio
     )
     session = await cassandra.connect(settings, schema=bootstrap.SCHEMA, wait_seconds=45)
     yield session
-    await session.execute(f"DROP KEYSPACE IF EXISTS {session.keyspace}")
+    await session.drop_keyspace()
     await session.close()
 
 

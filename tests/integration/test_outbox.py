@@ -58,7 +58,7 @@ async def cassandra_things(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     try:
         yield things
     finally:
-        await things.session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
+        await things.session.drop_keyspace(KEYSPACE)
         await things.close()
 
 

@@ -33,7 +33,7 @@ async def test_the_schema_job_creates_each_services_keyspace_and_tables(
         await schema.apply(["order"], wait_seconds=60)
     finally:
         for name in ("order", "payment"):
-            await session.execute(f"DROP KEYSPACE IF EXISTS emporium_{name}{suffix}")
+            await session.drop_keyspace(f"emporium_{name}{suffix}")
         await session.close()
 
 

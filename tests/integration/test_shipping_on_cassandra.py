@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -99,7 +99,7 @@ async def session() -> AsyncIterator[cassandra.CassandraSession]:
     settings = CassandraSettings.from_env("emporium_shipping", _env())
     session = await cassandra.connect(settings, schema=bootstrap.SCHEMA, wait_seconds=45)
     yield session
-    await session.execute(f"DROP KEYSPACE IF EXISTS {session.keyspace}")
+    await session.drop_keyspace()
     await session.close()
 
 
@@ -176,6 +176,33 @@ def _tracking(shipment_id: str, state: ShipmentState, request_id: str) -> Tracki
         create_time=now,
         request_id=request_id,
     )
+
+
+async def test_the_carrier_walk_selects_only_shipments_changed_long_enough_ago(repos):
+    shipments = repos["shipments"]
+    shipment = _shipment(str(uuid.uuid4()), str(uuid.uuid4()))
+    label = _tracking(shipment.id, ShipmentState.LABEL_CREATED, "label")
+    assert await shipments.create(shipment, Change((), label))
+    second = timedelta(seconds=1)
+    created = shipment.update_time
+
+    async def selected(states, changed_by) -> bool:
+        found = await shipments.in_states(states, changed_by=changed_by)
+        return shipment.id in [s.id for s in found]
+
+    assert not await selected([ShipmentState.LABEL_CREATED], created - second)
+    assert await selected([ShipmentState.LABEL_CREATED], created)
+    moved = replace(
+        await shipments.get(shipment.id),
+        state=ShipmentState.IN_TRANSIT,
+        update_time=created + 10 * second,
+        version=2,
+    )
+    assert await shipments.transition(moved, 1, Change(()))
+    # Selected by the state and change time of its latest change, not of the first.
+    assert not await selected([ShipmentState.LABEL_CREATED], created + 60 * second)
+    assert not await selected([ShipmentState.IN_TRANSIT], created + 9 * second)
+    assert await selected([ShipmentState.IN_TRANSIT], created + 10 * second)
 
 
 async def test_rates_read_back_and_a_retried_create_returns_the_first(repos):

@@ -79,7 +79,7 @@ async def cassandra_session(schema_path: Path) -> AsyncIterator[cassandra.Cassan
     try:
         yield session
     finally:
-        await session.execute(f"DROP KEYSPACE IF EXISTS {session.keyspace}")
+        await session.drop_keyspace()
         await session.close()
 
 
@@ -289,7 +289,7 @@ async def test_a_query_error_reaches_the_awaiting_caller() -> None:
         with pytest.raises(Exception, match="no_such_table"):
             await session.execute("SELECT * FROM no_such_table")
     finally:
-        await session.execute(f"DROP KEYSPACE IF EXISTS {session.keyspace}")
+        await session.drop_keyspace()
         await session.close()
 
 

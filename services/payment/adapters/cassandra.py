@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kit.cassandra import CassandraSession, applied
 from kit.events import Event
@@ -106,6 +106,14 @@ def _doc(p: Payment) -> str:
 
 def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class _Stored(NamedTuple):
+    """A payments row as just written (what a read would return)."""
+
+    doc: str
+    version: int
+    announced: Any
 
 
 def _payment(row: Any) -> Payment:
@@ -303,7 +311,8 @@ class CassandraPayments:
             (payment.user_id, payment.create_time, payment.id, payment.order_id),
         )
         await self.session.execute(batch)
-        await self.session.execute(
+        doc = _doc(payment)
+        rows = await self.session.execute(
             self.q["claim"],
             (
                 payment.order_id,
@@ -311,12 +320,13 @@ class CassandraPayments:
                 payment.user_id,
                 payment.create_time,
                 payment.version,
-                _doc(payment),
+                doc,
             ),
         )
-        stored = await self.get_by_order(payment.order_id)
-        assert stored is not None
-        return stored
+        # A claim that lost gets the stored row back with its [applied] = false (no read).
+        if not applied(rows):
+            return _payment(rows[0])
+        return _payment(_Stored(doc, payment.version, None))
 
     async def get_by_order(self, order_id: str) -> Payment | None:
         rows = await self.session.execute(self.q["select"], (order_id,))
@@ -423,7 +433,7 @@ class CassandraSandboxStore:
         await self.session.execute(self.q["detach"], (token,))
 
     async def put_charge(self, charge: SandboxCharge) -> SandboxCharge:
-        await self.session.execute(
+        rows = await self.session.execute(
             self.q["put_charge"],
             (
                 charge.key,
@@ -436,7 +446,13 @@ class CassandraSandboxStore:
                 charge.create_time,
             ),
         )
-        [r] = await self.session.execute(self.q["charge"], (charge.key,))
+        if applied(rows):
+            # As stored: timestamps keep milliseconds.
+            at = _utc(charge.create_time)
+            millis = at.replace(microsecond=at.microsecond // 1000 * 1000)
+            return replace(charge, create_time=millis)
+        # The key had a charge: it comes back with [applied] = false (no read).
+        r = rows[0]
         return SandboxCharge(
             key=r.idempotency_key,
             charge_id=r.charge_id,

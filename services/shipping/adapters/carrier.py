@@ -34,6 +34,8 @@ class SimulatedCarrier:
     def __init__(self, code: str, *, step_seconds: float, base_url: str = "") -> None:
         self.code = code
         self.step = timedelta(seconds=step_seconds)
+        # Nothing moves before a step has passed since the shipment's last change.
+        self.quiet = max(self.step, timedelta(0))
         self.base_url = base_url or "https://tracking.example.com"
 
     async def create_label(self, shipment: Shipment) -> Label:

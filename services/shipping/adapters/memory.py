@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from kit.outbox import InMemoryOutbox
 from services.shipping.domain import (
@@ -117,12 +118,16 @@ class InMemoryShipmentRepository:
         mine = [s for s in self.shipments.values() if s.user_id == user_id]
         return sorted(mine, key=lambda s: (s.create_time, s.id), reverse=True)
 
-    async def in_states(self, states: Sequence[ShipmentState]) -> list[Shipment]:
+    async def in_states(
+        self, states: Sequence[ShipmentState], *, changed_by: datetime | None = None
+    ) -> list[Shipment]:
         # As on Cassandra: a shipment leaves the walked set once its final state is announced.
         return [
             s
             for s in self.shipments.values()
-            if s.state in states and not (s.final and s.announced >= s.version)
+            if s.state in states
+            and not (s.final and s.announced >= s.version)
+            and (changed_by is None or s.update_time <= changed_by)
         ]
 
     async def unannounced(self) -> list[Shipment]:

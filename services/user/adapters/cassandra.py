@@ -690,7 +690,7 @@ class Stores:
 
 async def build(session: CassandraSession) -> Stores:
     outbox = await CassandraOutbox.open(session, create_table=True)
-    await session.execute(OUTBOX_LEASE_CQL)
+    await session.execute_ddl(OUTBOX_LEASE_CQL)
     lease = await CassandraLease.open(session)
     q = await Statements().prepare(session)
     return Stores(
