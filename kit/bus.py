@@ -65,7 +65,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pamqp.commands import Basic
 
-from kit import retry, telemetry, topology
+from kit import accounts, retry, telemetry, topology
 from kit.config import RabbitSettings
 from kit.events import (
     Event,
@@ -105,6 +105,14 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0, 10.0)
 ATTEMPT_HEADER = "x-emporium-failures"
 
 
+def _login(url: str) -> str | None:
+    """The user name in an AMQP URL (None: the client's default, guest)."""
+    from urllib.parse import unquote, urlsplit
+
+    user = urlsplit(url).username
+    return unquote(user) if user else "guest"
+
+
 class PublishError(Exception):
     """The broker did not confirm every event: publish the unconfirmed ones again."""
 
@@ -134,9 +142,14 @@ class QueueSpec:
 # Envelope <-> AMQP message
 
 
-def _message(event: Event, headers: dict[str, Any] | None = None) -> aio_pika.Message:
+def _message(
+    event: Event, headers: dict[str, Any] | None = None, user_id: str | None = None
+) -> aio_pika.Message:
     headers = dict(event.headers) if headers is None else headers
     return aio_pika.Message(
+        # The broker refuses a publish whose user_id is not the connection's user, so this is
+        # what consumers believe about the source (kit.accounts.trusted_source), not app_id.
+        user_id=user_id,
         body=event.data,
         message_id=event.id,
         type=event.type,
@@ -169,8 +182,12 @@ def _publish_span(event: Event) -> tuple[trace.Span, dict[str, Any]]:
     return span, headers
 
 
-def _event(message: AbstractIncomingMessage) -> Event:
-    """The event in a delivered message; UndecodableEvent if the envelope is broken."""
+def _event(message: AbstractIncomingMessage, own_service: str | None = None) -> Event:
+    """The event in a delivered message; UndecodableEvent if the envelope is broken.
+
+    Its `source` is what the consumer of `own_service` may believe: the service whose broker
+    account published it (`kit.accounts.trusted_source`), not the `app_id` it claims.
+    """
     if not message.message_id or not message.type:
         raise UndecodableEvent("message has no message_id or no type")
     if message.content_type not in (None, "", CONTENT_TYPE):
@@ -188,7 +205,7 @@ def _event(message: AbstractIncomingMessage) -> Event:
     return Event(
         id=str(message.message_id),
         type=str(message.type),
-        source=str(message.app_id or ""),
+        source=accounts.trusted_source(message.user_id, message.app_id, headers, own_service),
         time=when,
         data=message.body,
         # The application's headers (trace context); broker and transport ones start with x-.
@@ -241,7 +258,7 @@ class DeadLetter:
         return cls(
             message_id=message.message_id,
             type=message.type,
-            source=message.app_id,
+            source=event.source if event is not None else message.app_id,
             reason=reason or None,
             deaths=sum(int(d.get("count", 1)) for d in deaths),
             first_death_time=deaths[-1].get("time") if deaths else None,
@@ -276,6 +293,7 @@ class Consumer:
         concurrency: int,
         spec: QueueSpec,
         key: Callable[[Event], str | None] = aggregate_key,
+        user: str | None = None,
     ) -> None:
         if concurrency > prefetch:
             raise ValueError("concurrency cannot exceed prefetch")
@@ -287,6 +305,10 @@ class Consumer:
         self._slots = asyncio.Semaphore(concurrency)
         self._spec = spec
         self._key = key
+        # The broker account this consumer's connection uses, and its service (if it is a
+        # service account): it publishes the retry copies.
+        self._user = user
+        self._own_service = accounts.service_of(user)
         # key -> the future the next message of that key waits for (the tail of its lane).
         self._lanes: dict[str, asyncio.Future[None]] = {}
         self._channel: AbstractChannel | None = None
@@ -336,7 +358,7 @@ class Consumer:
 
     def _lane_key(self, message: AbstractIncomingMessage) -> str:
         try:
-            key = self._key(_event(message))
+            key = self._key(_event(message, self._own_service))
         except Exception:  # undecodable: it is rejected anyway, alone in its lane
             key = None
         return key or f"message:{message.message_id or id(message)}"
@@ -367,7 +389,7 @@ class Consumer:
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
-            event = _event(message)
+            event = _event(message, self._own_service)
             _validate_body(event)
         except UndecodableEvent as exc:
             log.error(
@@ -422,7 +444,14 @@ class Consumer:
         try:
             # Confirmed (and mandatory: a missing retry queue returns it) before the ack.
             await self._channel.default_exchange.publish(
-                _copy(message, {ATTEMPT_HEADER: failures}),
+                _copy(
+                    message,
+                    # The source established on arrival: the copy is published by this
+                    # consumer's account, which is trusted to state it for its own queue.
+                    {ATTEMPT_HEADER: failures, accounts.SOURCE_HEADER: event.source},
+                    user_id=self._user,
+                    app_id=event.source,
+                ),
                 routing_key=retry_queue(self.queue, tier),
                 mandatory=True,
             )
@@ -448,8 +477,15 @@ def _failures(message: AbstractIncomingMessage) -> int:
         return 0
 
 
-def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
-    """A persistent copy of a delivered message (same id and properties), headers updated."""
+def _copy(
+    message: AbstractIncomingMessage,
+    headers: dict[str, Any],
+    *,
+    user_id: str | None,
+    app_id: str | None,
+) -> aio_pika.Message:
+    """A persistent copy of a delivered message (same id and properties), headers updated,
+    published by `user_id` (the copier's broker user) on behalf of `app_id`."""
     merged = {
         k: v
         for k, v in (message.headers or {}).items()
@@ -475,7 +511,8 @@ def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika
         message_id=message.message_id,
         timestamp=message.timestamp,
         type=message.type,
-        app_id=message.app_id,
+        app_id=app_id,
+        user_id=user_id,
     )
 
 
@@ -531,8 +568,11 @@ class Bus:
         channel: AbstractChannel,
         exchange: AbstractExchange,
         source: str,
+        user: str | None = None,
     ) -> None:
         self.source = source
+        # The broker user of the connection: set as the user_id of everything published.
+        self.user = user
         self._connection = connection
         self._channel = channel
         self._exchange = exchange
@@ -570,21 +610,30 @@ class Bus:
                     )
         except Exception as exc:
             raise ConnectionError(f"RabbitMQ unreachable: {exc!r}") from exc
+        user = _login(settings.url)
+        # A service account (kit.accounts) may not configure the exchanges: the administrator
+        # declared them, it only checks that they are there.
+        passive = accounts.service_of(user) is not None
         try:
-            await _declare_exchanges(connection)
+            if not passive:
+                await _declare_exchanges(connection)
             # on_return_raises: a returned (unroutable) message fails its publish. With the
             # alternate exchange nothing is returned; if the parking queue is gone, it would be.
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             exchange = await channel.declare_exchange(
-                EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True, arguments=EXCHANGE_ARGUMENTS
+                EXCHANGE,
+                aio_pika.ExchangeType.TOPIC,
+                durable=True,
+                arguments=EXCHANGE_ARGUMENTS,
+                passive=passive,
             )
             await channel.declare_exchange(
-                DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+                DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True, passive=passive
             )
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, channel, exchange, source)
+        return cls(connection, channel, exchange, source, user)
 
     @property
     def specs(self) -> Mapping[str, QueueSpec]:
@@ -638,7 +687,9 @@ class Bus:
                 # Tasks start in order and the channel's lock is fair: wire order = list order.
                 confirms = asyncio.gather(
                     *(
-                        self._exchange.publish(_message(e, h), routing_key=e.type, mandatory=True)
+                        self._exchange.publish(
+                            _message(e, h, self.user), routing_key=e.type, mandatory=True
+                        )
                         for e, h in zip(events, headers, strict=True)
                     ),
                     return_exceptions=True,
@@ -693,9 +744,16 @@ class Bus:
         """Declares every queue of the topology (`kit.topology.QUEUES`) with its bindings.
 
         Every service calls it at start, whichever queue it consumes: an event published
-        before its consumer ever ran then waits in that consumer's queue. Idempotent.
+        before its consumer ever ran then waits in that consumer's queue. Idempotent. Connected
+        with a service account (kit.accounts), only that service's queue: the administrator's
+        `python -m kit.accounts rabbitmq` declares the rest.
         """
+        # A service account may configure its own queues only; `python -m kit.accounts
+        # rabbitmq` (the administrator) declared the whole topology before the services start.
+        own = accounts.service_of(self.user)
         for queue, keys in (topology.QUEUES if queues is None else queues).items():
+            if own is not None and queue != own:
+                continue
             await self.declare_queue(
                 queue, keys, delivery_limit=delivery_limit, retry_delays=retry_delays
             )
@@ -848,6 +906,7 @@ class Bus:
             concurrency=concurrency,
             spec=self._specs.get(queue, QueueSpec()),
             key=key,
+            user=self.user,
         )
         self._consumers.append(consumer)
         if telemetry.exporting() and self._depths is None:
@@ -902,8 +961,13 @@ class Bus:
                     break
                 try:
                     routing_key = message.routing_key or str(message.type or "")
+                    source = accounts.trusted_source(
+                        message.user_id, message.app_id, message.headers or {}, None
+                    )
                     await self._exchange.publish(
-                        _copy(message, {}), routing_key=routing_key, mandatory=True
+                        _copy(message, {}, user_id=self.user, app_id=source),
+                        routing_key=routing_key,
+                        mandatory=True,
                     )
                 except BaseException:
                     with contextlib.suppress(Exception):
@@ -961,6 +1025,15 @@ class Bus:
                     for k, v in (message.headers or {}).items()
                     if k not in ("x-delivery-count", ATTEMPT_HEADER)
                 }
+                # Re-published by this bus's user: the source believed on arrival travels in
+                # the header (trusted when that user is the queue's own service) and app_id.
+                source = accounts.trusted_source(
+                    message.user_id,
+                    message.app_id,
+                    headers,
+                    accounts.service_of(accounts.rabbitmq_user(queue)),
+                )
+                headers[accounts.SOURCE_HEADER] = source
                 copy = aio_pika.Message(
                     body=message.body,
                     headers=headers,
@@ -973,7 +1046,8 @@ class Bus:
                     message_id=message.message_id,
                     timestamp=message.timestamp,
                     type=message.type,
-                    app_id=message.app_id,
+                    app_id=source,
+                    user_id=self.user,
                 )
                 try:
                     # mandatory: if the queue vanished, the broker returns it and we keep it.
