@@ -56,6 +56,7 @@ if str(ROOT) not in sys.path:  # `gateway` is a top-level package of the reposit
     sys.path.insert(0, str(ROOT))
 
 from gateway import render  # noqa: E402
+from kit import accounts  # noqa: E402
 
 SERVERS = ("rabbitmq", "cassandra", "mongo", "opensearch", "redis", "versitygw", "mailpit")
 # The ports each server binds (env.sh): if any of them answers, the server counts as running.
@@ -500,6 +501,30 @@ class Runner(Manager):
         self.events.put(Message("line", text + "\n", datetime.datetime.now(), "stack", None))
 
 
+def service_logins(env: Mapping[str, str], service: str) -> dict[str, str]:
+    """The broker login of `service` (kit.accounts): its own user instead of the admin's."""
+    if service not in accounts.services():
+        return {}
+    password = accounts.rabbitmq_password(service, env)
+    return {
+        "EMPORIUM_RABBITMQ_URL": accounts.service_url(
+            env["EMPORIUM_RABBITMQ_URL"], service, password
+        )
+    }
+
+
+def create_accounts(env: Mapping[str, str]) -> None:
+    """`python -m kit.accounts rabbitmq` with the administrator's login (the stack's env)."""
+    subprocess.run(
+        [sys.executable, "-m", "kit.accounts", "rabbitmq"],
+        env=dict(env),
+        cwd=str(ROOT),
+        check=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
 def supervise(
     stack: Stack,
     start: list[Component],
@@ -547,15 +572,36 @@ def supervise(
         "UV": stack.env.get("UV") or "uv",
     }
     for c in start:
-        penv = {**env, "EMPORIUM_SERVICE": c.name} if c.kind == "service" else env
+        penv = (
+            {**env, "EMPORIUM_SERVICE": c.name, **service_logins(env, c.name)}
+            if c.kind == "service"
+            else env
+        )
         runner.add_process(c.name, c.command, env=penv, cwd=str(ROOT))
     failure: list[str] = []
     stop = threading.Event()
 
+    def servers_ready() -> None:
+        # The services connect with their own broker accounts: create them (and declare the
+        # topology, which those accounts may not) before the services are let go.
+        if any(c.kind == "service" for c in start):
+            t0 = time.monotonic()
+            try:
+                create_accounts(stack.env)
+            except (OSError, subprocess.SubprocessError) as exc:
+                failure.append(f"kit.accounts failed: {exc}")
+                runner.say(f"{failure[0]}; stopping")
+                state.update(state="failed", message=failure[0])
+                stack.write_state(state)
+                os.kill(pid, signal.SIGTERM)
+                return
+            runner.say(f"service accounts ready ({time.monotonic() - t0:.1f} s)")
+        marker.touch()
+
     def watcher() -> None:
         runner.forked.wait()
         missing = stack.wait_ready(
-            watch, timeout, runner.say, servers_ready=marker.touch, stop=stop
+            watch, timeout, runner.say, servers_ready=servers_ready, stop=stop
         )
         if stop.is_set():
             return

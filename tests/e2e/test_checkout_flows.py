@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import aio_pika
 import grpc
@@ -196,7 +197,8 @@ def test_an_out_of_stock_line_cancels_the_order_without_a_payment_attempt(api, a
 
 async def _republish(message: aio_pika.abc.AbstractIncomingMessage) -> None:
     """A copy of a real event, same message id, to the exchange: a redelivery."""
-    connection = await aio_pika.connect_robust(RabbitSettings.from_env().url)
+    url = RabbitSettings.from_env().url
+    connection = await aio_pika.connect_robust(url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange("emporium.events")
@@ -208,6 +210,9 @@ async def _republish(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             timestamp=message.timestamp,
             type=message.type,
             app_id=message.app_id,
+            # Republished by the administrator (the stack's login), who vouches for app_id;
+            # without a user_id a consumer believes no source (kit.accounts).
+            user_id=urlsplit(url).username or "guest",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         await exchange.publish(copy, routing_key=message.type)
