@@ -30,7 +30,7 @@ from emporium.payment.v1 import payment_events_pb2
 from google.type import postal_address_pb2
 
 from kit import auth, cassandra, server
-from kit.bus import EXCHANGE_ARGUMENTS, Bus
+from kit.bus import CONTENT_TYPE, EXCHANGE_ARGUMENTS, Bus
 from kit.config import CassandraSettings, RabbitSettings
 from kit.events import Event
 from kit.inbox import CassandraInbox
@@ -40,6 +40,7 @@ from services.order.adapters.cassandra import CassandraOrderRepository
 from services.order.config import Settings
 from services.order.domain import Address, LineItem, Money, State
 from services.order.ports import PaymentMethod, Product
+from tests.integration._accounts import create_accounts, service_bus, service_url
 from tests.integration._crash_between import CrashBeforeRecord
 from tests.integration.conftest import servers
 from tests.unit.test_order_service import AUDIENCE, ISSUER, Tokens
@@ -246,6 +247,7 @@ class Running:
         self.fakes = fakes
         self.bus = bus
         self.events = events
+        self.queue = ""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -298,7 +300,7 @@ async def running(session, events_queue) -> AsyncIterator[Running]:
     tasks = [asyncio.create_task(work()) for work in app.background]
     bus = await Bus.connect(settings.rabbit, source="test")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield Running(
+        running = Running(
             order_service_pb2_grpc.OrderServiceStub(channel),
             tokens,
             fakes,
@@ -306,6 +308,8 @@ async def running(session, events_queue) -> AsyncIterator[Running]:
             events_queue,
             crashes,
         )
+        running.queue = settings.queue
+        yield running
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -397,6 +401,55 @@ async def test_real_events_drive_the_order_and_duplicates_change_nothing(running
         O.STATE_CONFIRMED,
         O.STATE_PAID,
     ]
+
+
+async def test_a_payment_succeeded_sent_with_another_services_login_does_not_pay_the_order(
+    running,
+):
+    """Only the payment service's broker account says that a payment succeeded: the catalog's
+    account slipping one (with app_id `payment`) into the order queue is refused."""
+    metadata, order = await _place(running)
+    reserved = Event.of(catalog_events_pb2.StockReserved(order_id=order.id), "catalog")
+    await running.bus.publish([reserved])
+    await _until(running, metadata, order.id, O.STATE_CONFIRMED)
+    await create_accounts()
+    paid = payment_events_pb2.PaymentSucceeded(
+        order_id=order.id, payment_id=str(uuid.uuid4()), amount=order.total
+    )
+    forged = Event.of(paid, "payment")
+    connection = await aio_pika.connect_robust(service_url("catalog"))
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                body=forged.data,
+                message_id=forged.id,
+                type=forged.type,
+                content_type=CONTENT_TYPE,
+                app_id="payment",
+                user_id="emporium-catalog",
+            ),
+            routing_key=running.queue,
+        )
+    letters: list = []
+    deadline = asyncio.get_running_loop().time() + 15
+    while not letters:
+        dead = await running.bus.list_dead_letters(running.queue)
+        letters = [d for d in dead if d.message_id == forged.id]
+        assert asyncio.get_running_loop().time() < deadline, "the forged event was not refused"
+        await asyncio.sleep(0.1)
+    assert letters[0].source == "catalog"
+    stored = await running.stub.GetOrder(
+        order_service_pb2.GetOrderRequest(id=order.id), metadata=metadata
+    )
+    assert stored.state == O.STATE_CONFIRMED
+    # The same payment from the payment service's own account pays it.
+    payment = await service_bus("payment")
+    try:
+        await payment.publish([Event.of(paid, "payment")])
+    finally:
+        await payment.close()
+    await _until(running, metadata, order.id, O.STATE_PAID)
 
 
 async def test_watch_streams_changes_made_by_events(running):
