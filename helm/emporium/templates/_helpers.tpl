@@ -48,6 +48,10 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- .Values.objectStorage.existingSecret | default (printf "%s-object-storage" (include "emporium.fullname" .)) -}}
 {{- end }}
 
+{{- define "emporium.keysSecret" -}}
+{{- .Values.keys.existingSecret | default (printf "%s-keys" (include "emporium.fullname" .)) -}}
+{{- end -}}
+
 {{- define "emporium.jwtSecret" -}}
 {{- .Values.auth.existingSecret | default (printf "%s-jwt" (include "emporium.fullname" .)) -}}
 {{- end -}}
