@@ -6,6 +6,8 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_<NAME>_GRPC_HOST / _PORT   where service <name> listens (default: services.yaml)
     EMPORIUM_GRPC_GRACE_SECONDS         how long in-flight calls may finish on SIGTERM (10)
     EMPORIUM_RABBITMQ_URL               amqp://guest:guest@127.0.0.1:5672/
+    EMPORIUM_RABBITMQ_USERNAME          with EMPORIUM_RABBITMQ_PASSWORD: the service's own broker
+                                        login (kit.accounts), replacing the URL's
     EMPORIUM_CASSANDRA_HOSTS / _PORT    127.0.0.1 (comma-separated) / 9042
     EMPORIUM_CASSANDRA_REPLICATION      SimpleStrategy:1 (NetworkTopologyStrategy:dc1=3 ...)
     EMPORIUM_CASSANDRA_CONSISTENCY      LOCAL_QUORUM
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 from pydantic import SecretStr
@@ -234,7 +236,7 @@ class RabbitSettings:
 
     @staticmethod
     def development_defaults(env: Env) -> list[str]:
-        url = string(env, "EMPORIUM_RABBITMQ_URL", "")
+        url = _rabbit_url(env, string(env, "EMPORIUM_RABBITMQ_URL", ""))
         if not url:
             return ["EMPORIUM_RABBITMQ_URL: the broker URL with this service's own user"]
         if urlsplit(url).username in (None, "", "guest"):
@@ -243,7 +245,23 @@ class RabbitSettings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> RabbitSettings:
-        return cls(url=string(env, "EMPORIUM_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+        url = string(env, "EMPORIUM_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        return cls(url=_rabbit_url(env, url))
+
+
+def _rabbit_url(env: Env, url: str) -> str:
+    """`url` with the login EMPORIUM_RABBITMQ_USERNAME / EMPORIUM_RABBITMQ_PASSWORD when both are
+    set: a deployment shares one broker URL (host, vhost) and gives each service its own
+    account (kit.accounts) apart."""
+    user = string(env, "EMPORIUM_RABBITMQ_USERNAME", "")
+    password = string(env, "EMPORIUM_RABBITMQ_PASSWORD", "")
+    if not (url and user and password):
+        return url
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return parts._replace(netloc=netloc).geturl()
 
 
 @dataclass(frozen=True)

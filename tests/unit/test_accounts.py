@@ -102,3 +102,17 @@ def test_development_has_known_passwords_and_production_requires_them():
 def test_a_service_url_keeps_host_port_and_vhost_with_the_services_login():
     url = accounts.service_url("amqp://guest:guest@127.0.0.1:6672/emporium-it", "order", "p@ss")
     assert url == "amqp://emporium-order:p%40ss@127.0.0.1:6672/emporium-it"
+
+
+def test_a_services_own_broker_login_replaces_the_one_in_the_shared_url():
+    from kit.config import RabbitSettings
+
+    env = {
+        "EMPORIUM_RABBITMQ_URL": "amqp://guest:guest@rabbitmq:5672/shop",
+        "EMPORIUM_RABBITMQ_USERNAME": "emporium-order",
+        "EMPORIUM_RABBITMQ_PASSWORD": "s3/cret",
+    }
+    assert RabbitSettings.from_env(env).url == "amqp://emporium-order:s3%2Fcret@rabbitmq:5672/shop"
+    assert RabbitSettings.development_defaults(env) == []
+    del env["EMPORIUM_RABBITMQ_PASSWORD"]
+    assert RabbitSettings.from_env(env).url == "amqp://guest:guest@rabbitmq:5672/shop"
