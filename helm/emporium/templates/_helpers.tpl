@@ -48,6 +48,10 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- .Values.objectStorage.existingSecret | default (printf "%s-object-storage" (include "emporium.fullname" .)) -}}
 {{- end }}
 
+{{- define "emporium.brokerSecret" -}}
+{{- .Values.brokerAccounts.existingSecret | default (printf "%s-broker-accounts" (include "emporium.fullname" .)) -}}
+{{- end -}}
+
 {{- define "emporium.keysSecret" -}}
 {{- .Values.keys.existingSecret | default (printf "%s-keys" (include "emporium.fullname" .)) -}}
 {{- end -}}
