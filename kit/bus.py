@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aiormq.exceptions
@@ -105,10 +106,8 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0, 10.0)
 ATTEMPT_HEADER = "x-emporium-failures"
 
 
-def _login(url: str) -> str | None:
-    """The user name in an AMQP URL (None: the client's default, guest)."""
-    from urllib.parse import unquote, urlsplit
-
+def _login(url: str) -> str:
+    """The user name in an AMQP URL (the client's default, guest, when it names none)."""
     user = urlsplit(url).username
     return unquote(user) if user else "guest"
 
