@@ -242,7 +242,7 @@ load: ## Run the Locust load generator (bench/locustfile.py) headless and print 
 # The edge bench (issue 18): bare gRPC server, kit server, GetProduct direct, via Envoy (gRPC and
 # REST), with a token, traced; BENCH_WORKERS=1,2 adds the catalog with two workers.
 BENCH_SECONDS ?= 8
-BENCH_WORKERS ?= 1
+BENCH_WORKERS ?= 1,2
 bench-edge: bench-tools ## Per-call costs from a bare gRPC server to GetProduct through Envoy: one table, one summary line.
 	$(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.edge \
 	    --seconds $(BENCH_SECONDS) --workers $(BENCH_WORKERS)

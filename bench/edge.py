@@ -87,8 +87,9 @@ class _AlwaysServing(health_pb2_grpc.HealthServicer):
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
-async def _serve_kit(port: int) -> None:
-    """kit.server with a catalog servicer whose GetProduct answers an empty Product."""
+def _serve_kit(port: int) -> None:
+    """kit.server with a catalog servicer whose GetProduct answers an empty Product (its id the
+    worker's pid); EMPORIUM_WORKERS workers (1 by default)."""
     from emporium.catalog.v1 import catalog_service_pb2_grpc, product_pb2
 
     from kit import server, telemetry
@@ -96,15 +97,23 @@ async def _serve_kit(port: int) -> None:
 
     class NoOp(catalog_service_pb2_grpc.CatalogServiceServicer):
         async def GetProduct(self, request, context):
-            return product_pb2.Product()
+            return product_pb2.Product(id=str(os.getpid()))
+
+    async def build() -> server.App:
+        return server.App(
+            servicers=[(catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server, NoOp())],
+            service_names=["emporium.catalog.v1.CatalogService"],
+        )
 
     telemetry.setup(TelemetrySettings(service_name="bench-kit"))
-    app = server.App(
-        servicers=[(catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server, NoOp())],
-        service_names=["emporium.catalog.v1.CatalogService"],
+    index = os.environ.get("EMPORIUM_WORKER_INDEX")
+    settings = ServerSettings(
+        name="bench-kit",
+        port=port,
+        workers=int(os.environ.get("EMPORIUM_WORKERS") or 1),
+        worker_index=int(index) if index else None,
     )
-    stop = asyncio.Event()
-    await server.serve(ServerSettings(name="bench-kit", port=port), app, stop)
+    server.run(settings, build)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,9 +454,11 @@ def _row(row: Row, bare: Row | None) -> str:
 def _cli() -> None:
     if len(sys.argv) >= 2 and sys.argv[1] == "serve":
         kind, port = sys.argv[2], int(sys.argv[3])
-        serve = {"bare": _serve_bare, "kit": _serve_kit}[kind]
+        if kind == "kit":
+            _serve_kit(port)
+            return
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(port))
+            asyncio.run(_serve_bare(port))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)

@@ -20,6 +20,8 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_ACCESS_LOG_SAMPLE          share of successful calls in the access log (0.1; the
                                         local stack 1.0); failed and slow calls always logged
     EMPORIUM_SLOW_CALL_MS               a call this slow is always logged (500)
+    EMPORIUM_WORKERS                    worker processes per service on its port (1; "auto":
+                                        the cores)
     EMPORIUM_METRICS_INTERVAL_SECONDS   how often metrics are exported (15)
     EMPORIUM_LOG_LEVEL                  INFO
     EMPORIUM_KEYSPACE_SUFFIX / EMPORIUM_MONGO_DATABASE_SUFFIX   isolate test runs ("")
@@ -182,6 +184,21 @@ def service_ports() -> dict[str, int]:
     return {name: int(svc["port"]) for name, svc in doc["services"].items()}
 
 
+def _workers(env: Env) -> int:
+    raw = string(env, "EMPORIUM_WORKERS", "1").strip().lower()
+    if raw == "auto":
+        return len(os.sched_getaffinity(0))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"EMPORIUM_WORKERS must be a number >= 1 or 'auto', got {raw!r}")
+    return int(raw)
+
+
+def _worker_index(env: Env) -> int | None:
+    if not env.get("EMPORIUM_WORKER_INDEX"):
+        return None
+    return integer(env, "EMPORIUM_WORKER_INDEX", 0)
+
+
 def _ratio(env: Env, name: str, default: float) -> float:
     ratio = number(env, name, default)
     if not 0.0 <= ratio <= 1.0:
@@ -205,6 +222,11 @@ class ServerSettings:
     # of EMPORIUM_SLOW_CALL_MS or more are always logged. The local stack logs every call.
     access_log_sample: float = 1.0
     slow_call_ms: float = 500.0
+    # Worker processes on the one port (EMPORIUM_WORKERS: a number, or "auto" for the cores).
+    # 1 by default until the e2e tests pass with several (README, Performance).
+    workers: int = 1
+    # Which worker this process is (set by the supervising process; None: not a worker).
+    worker_index: int | None = None
 
     @staticmethod
     def development_defaults(env: Env) -> list[str]:
@@ -221,6 +243,12 @@ class ServerSettings:
             page_tokens=PageTokenSettings.from_env(env),
             access_log_sample=_ratio(env, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1),
             slow_call_ms=number(env, "EMPORIUM_SLOW_CALL_MS", 500.0),
+            workers=_workers(env),
+            worker_index=(
+                integer(env, "EMPORIUM_WORKER_INDEX", 0)
+                if env.get("EMPORIUM_WORKER_INDEX")
+                else None
+            ),
         )
 
     @property

@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -337,7 +340,8 @@ async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, in
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        # Several workers share the port; one process alone refuses a port already taken.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         # Envoy pings its upstream connections every 30 s (gateway/render.py), idle or not.
         # grpc's defaults take pings on a connection without calls as abuse and, after two,
         # send GOAWAY "too_many_pings", which Envoy turns into a 503 for the next request.
@@ -367,7 +371,8 @@ async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, in
 async def serve(settings: ServerSettings, app: App, stop: asyncio.Event) -> None:
     """Serves until `stop` is set, then drains calls and stops background work."""
     server, port, health_servicer = await start(settings, app)
-    log.info("%s listening on %s:%d", settings.name, settings.host, port)
+    worker = "" if settings.worker_index is None else f" (worker {settings.worker_index})"
+    log.info("%s listening on %s:%d%s", settings.name, settings.host, port, worker)
     for work in app.background:
         app.background_tasks.append(asyncio.create_task(_supervised(work), name=work.__name__))
     try:
@@ -392,7 +397,17 @@ async def _supervised(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def run(settings: ServerSettings, build: Callable[[], Awaitable[App]]) -> None:
-    """The whole life of a service process: build, serve, stop on SIGTERM or SIGINT."""
+    """The whole life of a service process: build, serve, stop on SIGTERM or SIGINT.
+
+    With `settings.workers` > 1 (EMPORIUM_WORKERS) this process only supervises: it starts
+    that many copies of itself (`python -m services.<name>` again, each told its index), which
+    all listen on the one port (SO_REUSEPORT: the kernel spreads connections over them), and
+    each worker is a whole replica: its own adapters, relays, consumers and sweepers, which
+    are already safe with several replicas (relays take a lease, consumers share the queue and
+    dedupe through their inbox, live streams re-read the store for other replicas' changes).
+    """
+    if settings.workers > 1 and settings.worker_index is None:
+        raise SystemExit(_supervise(settings))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -404,3 +419,38 @@ def run(settings: ServerSettings, build: Callable[[], Awaitable[App]]) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def _supervise(settings: ServerSettings) -> int:
+    """Runs `settings.workers` copies of this process; when one ends, stops the others.
+
+    SIGTERM or SIGINT is passed on to every worker (each drains for its grace period); a worker
+    that dies ends the whole service with its exit code, so the process runner (honcho,
+    Kubernetes) restarts it as it would a single process.
+    """
+    argv = [sys.executable, *sys.orig_argv[1:]]
+    children = [
+        subprocess.Popen(argv, env={**os.environ, "EMPORIUM_WORKER_INDEX": str(index)})
+        for index in range(settings.workers)
+    ]
+    log.info("%s: %d workers on %s", settings.name, settings.workers, settings.address)
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    code = 0
+    while any(child.poll() is None for child in children):
+        ended = [c for c in children if c.poll() is not None]
+        if ended and not stopping:
+            code = ended[0].returncode or 1
+            log.error("%s: a worker exited (%s); stopping the others", settings.name, code)
+            stop(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return 0 if stopping and not code else code
