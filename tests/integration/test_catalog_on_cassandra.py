@@ -592,7 +592,7 @@ async def test_an_update_invalidates_the_cache_and_a_repeated_read_is_a_redis_hi
     product = await running.stocked(1)
     get = S.GetProductRequest(id=product.id)
     await running.stub.GetProduct(get)  # a miss fills the cache
-    cache = running.app.servicers[0][1].handlers.cache  # counted in the process, not in Redis
+    cache = running.app.handlers.cache  # counted in the process, not in Redis
     hits = cache.hits
     assert (await running.stub.GetProduct(get)).title == "Desk"
     assert cache.hits == hits + 1
