@@ -112,6 +112,8 @@ def _serve_kit(port: int) -> None:
         port=port,
         workers=int(os.environ.get("EMPORIUM_WORKERS") or 1),
         worker_index=int(index) if index else None,
+        # As in production (kit.config: 0.1 unless EMPORIUM_ACCESS_LOG_SAMPLE says otherwise).
+        access_log_sample=float(os.environ.get("BENCH_ACCESS_LOG_SAMPLE") or 0.1),
     )
     server.run(settings, build)
 
@@ -318,7 +320,9 @@ def catalog_replica(*, tracing: bool, workers: int | None = None):
     """A catalog process of our own on the stack's stores; tracing at the production ratio."""
     port = _free_port()
     env = {**os.environ, "EMPORIUM_CATALOG_GRPC_PORT": str(port)}
+    # Production's sampling of traces and access log lines, not the local stack's 1.0.
     env.pop("EMPORIUM_TRACE_SAMPLE_RATIO", None)
+    env.pop("EMPORIUM_ACCESS_LOG_SAMPLE", None)
     if not tracing:
         env["EMPORIUM_OTLP_ENDPOINT"] = ""
     if workers is not None:
