@@ -20,6 +20,11 @@ OPENAPI_PLUGIN  := $(TOOLS)/gnostic-$(GNOSTIC_VERSION)/protoc-gen-openapi
 # grpcurl for the e2e tests (and for you): `go install` into .tools, like the generator.
 GRPCURL_VERSION := v1.9.3
 GRPCURL         := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+# The edge bench's load generators (bench/edge.py): ghz (gRPC) by `go install` into .tools,
+# wrk (HTTP) from Debian.
+GHZ_VERSION     := v0.120.0
+GHZ             := $(TOOLS)/ghz-$(GHZ_VERSION)/ghz
+WRK             ?= /usr/bin/wrk
 # Helm for the chart checks: `go install` into .tools as well.
 HELM_VERSION    := v3.21.4
 HELM            := $(TOOLS)/helm-$(HELM_VERSION)/helm
@@ -66,7 +71,7 @@ OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=e
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
 .PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash test-crash-extended \
-    e2e-tools run stack-up stack-down stack-status clean-data vendor-protos clean
+    e2e-tools bench-tools bench-edge run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -84,6 +89,14 @@ $(GRPCURL):
 # Debian's chromium (needs root or sudo, like the servers' packages); skipped when CHROMIUM exists.
 $(CHROMIUM):
 	bash -c 'source infra/local/env.sh && source infra/local/lib.sh && apt_ensure chromium'
+
+$(GHZ):
+	GOBIN=$(dir $@) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+$(WRK):
+	bash -c 'source infra/local/env.sh && source infra/local/lib.sh && apt_ensure wrk'
+
+bench-tools: $(GHZ) $(WRK) ## Install the edge bench's load generators: ghz (go install), wrk (Debian).
 
 e2e-tools: $(GRPCURL) $(CHROMIUM) ## Install what the e2e tests need besides the stack: grpcurl, Chromium.
 
@@ -225,6 +238,14 @@ LOAD_SECONDS ?= 60
 load: ## Run the Locust load generator (bench/locustfile.py) headless and print its table.
 	$(STACK) with -- $(RUN) locust -f bench/locustfile.py --headless --only-summary \
 	    -u $(LOAD_USERS) -r $(LOAD_SPAWN) -t $(LOAD_SECONDS)s --stop-timeout 10
+
+# The edge bench (issue 18): bare gRPC server, kit server, GetProduct direct, via Envoy (gRPC and
+# REST), with a token, traced; BENCH_WORKERS=1,2 adds the catalog with two workers.
+BENCH_SECONDS ?= 8
+BENCH_WORKERS ?= 1,2
+bench-edge: bench-tools ## Per-call costs from a bare gRPC server to GetProduct through Envoy: one table, one summary line.
+	$(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.edge \
+	    --seconds $(BENCH_SECONDS) --workers $(BENCH_WORKERS)
 
 clean-data: ## Delete the servers' data and everything else in var/ (refuses while running).
 	$(STACK) clean

@@ -152,7 +152,7 @@ class Gateway:
     # The OTLP/gRPC receiver Envoy sends its spans to (EMPORIUM_OTLP_ENDPOINT, host:port), and
     # the share of new traces it records (EMPORIUM_TRACE_SAMPLE_RATIO); None: no tracing.
     otlp: tuple[str, int] | None = None
-    trace_sample_ratio: float = 1.0
+    trace_sample_ratio: float = 0.1
     # The address Envoy connects to the services from ("": the OS picks), so the user service
     # can tell the gateway (whose x-forwarded-for it trusts) from a direct caller on the same
     # host. EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS overrides it ("" in Kubernetes, where
@@ -221,7 +221,7 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
         ),
         services=services,
         otlp=_otlp(environ),
-        trace_sample_ratio=float(environ.get("EMPORIUM_TRACE_SAMPLE_RATIO") or 1.0),
+        trace_sample_ratio=float(environ.get("EMPORIUM_TRACE_SAMPLE_RATIO") or 0.1),
         upstream_source_address=environ.get(
             "EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS",
             str(gw.get("upstream_source_address") or ""),

@@ -18,6 +18,12 @@ service keeps a revocation mark per such user ("tokens issued before T are refus
 token lifetime, and `Revocations` holds a copy of those marks that is at most a second old
 (refetched on demand through `ListTokenRevocations`), so revocation bites within seconds on
 every service, through the gateway (which forwards to a service that checks) or directly.
+
+Verifying an ES256 signature costs about 0.4 ms of CPU, so `JwtVerifier` keeps what it verified
+(bounded, keyed by the SHA-256 of the token, never the token itself) until the token's `exp`,
+never longer: a client that sends the same token on every call pays for its signature once. The
+revocation marks are checked on every call, cached or not, so a revocation still bites within
+seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
 
+import cachetools
 import grpc
 import jwt
 from emporium.access.v1 import access_pb2
@@ -139,6 +146,7 @@ class JwtVerifier:
         leeway_seconds: float = 5.0,
         refresh_interval_seconds: float = 30.0,
         revocations: Revocations | None = None,
+        cache_size: int = 10_000,
     ) -> None:
         self._source = keys
         self.revocations = revocations
@@ -151,6 +159,13 @@ class JwtVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # sha256(token) -> (the principal it carries, its exp): each entry leaves at its exp
+        # (wall clock, as exp is), the least recently used first when full.
+        self._verified: cachetools.TLRUCache[bytes, tuple[Principal, float]] = cachetools.TLRUCache(
+            maxsize=cache_size, ttu=lambda _key, value, _now: value[1], timer=time.time
+        )
+        # Signatures actually checked (a cached token is not checked again), for tests.
+        self.signatures_checked = 0
 
     async def _refresh(self) -> None:
         async with self._lock:
@@ -173,6 +188,28 @@ class JwtVerifier:
         return key
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None and time.time() < cached[1]:
+            principal = cached[0]
+        else:
+            principal = await self._verify_signature(token)
+            self._verified[digest] = (principal, float(principal.claims["exp"]))
+        await self._check_revocation(principal)
+        return principal
+
+    async def _check_revocation(self, principal: Principal) -> None:
+        if self.revocations is None:
+            return
+        valid_after = await self.revocations.valid_after(principal.user_id)
+        if valid_after is not None and float(principal.claims["iat"]) < valid_after:
+            raise errors.Unauthenticated(
+                "the access token was revoked (the account was disabled, deleted or its "
+                "roles changed); sign in again"
+            )
+
+    async def _verify_signature(self, token: str) -> Principal:
+        self.signatures_checked += 1
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -199,13 +236,6 @@ class JwtVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise errors.Unauthenticated("the access token's roles claim is malformed")
-        if self.revocations is not None:
-            valid_after = await self.revocations.valid_after(str(claims["sub"]))
-            if valid_after is not None and float(claims["iat"]) < valid_after:
-                raise errors.Unauthenticated(
-                    "the access token was revoked (the account was disabled, deleted or its "
-                    "roles changed); sign in again"
-                )
         return Principal(
             user_id=str(claims["sub"]),
             roles=frozenset(str(r) for r in roles),

@@ -17,7 +17,13 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_OTLP_ENDPOINT              OTLP/gRPC collector for traces, logs and metrics
                                         (unset: none, and tracing costs nothing)
     EMPORIUM_OTLP_TOKEN                 bearer token the collector asks for (unset: none)
-    EMPORIUM_TRACE_SAMPLE_RATIO         share of new traces recorded, parent-based (1.0)
+    EMPORIUM_TRACE_SAMPLE_RATIO         share of new traces recorded, parent-based (0.1; the
+                                        local stack 1.0)
+    EMPORIUM_ACCESS_LOG_SAMPLE          share of successful calls in the access log (0.1; the
+                                        local stack 1.0); failed and slow calls always logged
+    EMPORIUM_SLOW_CALL_MS               a call this slow is always logged (500)
+    EMPORIUM_WORKERS                    worker processes per service on its port (1; "auto":
+                                        the cores)
     EMPORIUM_METRICS_INTERVAL_SECONDS   how often metrics are exported (15)
     EMPORIUM_LOG_LEVEL                  INFO
     EMPORIUM_KEYSPACE_SUFFIX / EMPORIUM_MONGO_DATABASE_SUFFIX   isolate test runs ("")
@@ -180,6 +186,28 @@ def service_ports() -> dict[str, int]:
     return {name: int(svc["port"]) for name, svc in doc["services"].items()}
 
 
+def _workers(env: Env) -> int:
+    raw = string(env, "EMPORIUM_WORKERS", "1").strip().lower()
+    if raw == "auto":
+        return len(os.sched_getaffinity(0))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"EMPORIUM_WORKERS must be a number >= 1 or 'auto', got {raw!r}")
+    return int(raw)
+
+
+def _worker_index(env: Env) -> int | None:
+    if not env.get("EMPORIUM_WORKER_INDEX"):
+        return None
+    return integer(env, "EMPORIUM_WORKER_INDEX", 0)
+
+
+def _ratio(env: Env, name: str, default: float) -> float:
+    ratio = number(env, name, default)
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError(f"{name} must be in [0, 1], got {ratio}")
+    return ratio
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Where a service's gRPC server listens and how it shuts down."""
@@ -191,6 +219,16 @@ class ServerSettings:
     # Catalog image uploads are up to 10 MiB; gRPC's default limit is 4 MiB.
     max_message_bytes: int = 12 * 1024 * 1024
     page_tokens: PageTokenSettings = field(default_factory=PageTokenSettings)
+    # The share of successful calls written to the access log (EMPORIUM_ACCESS_LOG_SAMPLE,
+    # 0.1 by default: a line per call cost 11 % of a cached read's CPU); failed calls and calls
+    # of EMPORIUM_SLOW_CALL_MS or more are always logged. The local stack logs every call.
+    access_log_sample: float = 1.0
+    slow_call_ms: float = 500.0
+    # Worker processes on the one port (EMPORIUM_WORKERS: a number, or "auto" for the cores).
+    # 1 by default until the e2e tests pass with several (README, Performance).
+    workers: int = 1
+    # Which worker this process is (set by the supervising process; None: not a worker).
+    worker_index: int | None = None
 
     @staticmethod
     def development_defaults(env: Env) -> list[str]:
@@ -205,6 +243,14 @@ class ServerSettings:
             port=integer(env, f"{prefix}_PORT", service_ports()[name]),
             grace_seconds=number(env, "EMPORIUM_GRPC_GRACE_SECONDS", 10.0),
             page_tokens=PageTokenSettings.from_env(env),
+            access_log_sample=_ratio(env, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1),
+            slow_call_ms=number(env, "EMPORIUM_SLOW_CALL_MS", 500.0),
+            workers=_workers(env),
+            worker_index=(
+                integer(env, "EMPORIUM_WORKER_INDEX", 0)
+                if env.get("EMPORIUM_WORKER_INDEX")
+                else None
+            ),
         )
 
     @property
@@ -341,9 +387,7 @@ class TelemetrySettings:
 
     @classmethod
     def from_env(cls, service_name: str, env: Env = os.environ) -> TelemetrySettings:
-        ratio = number(env, "EMPORIUM_TRACE_SAMPLE_RATIO", 1.0)
-        if not 0.0 <= ratio <= 1.0:
-            raise ConfigError(f"EMPORIUM_TRACE_SAMPLE_RATIO must be in [0, 1], got {ratio}")
+        ratio = _ratio(env, "EMPORIUM_TRACE_SAMPLE_RATIO", 0.1)
         return cls(
             service_name=service_name,
             otlp_endpoint=string(env, "EMPORIUM_OTLP_ENDPOINT", "") or None,

@@ -6,22 +6,25 @@ A service's `__main__` calls `run(settings, build)`: `build` (the service's boot
 - answers the gRPC health protocol (SERVING once started, NOT_SERVING while draining);
 - serves reflection: its own services, or every service of the descriptor set when it is the
   gateway's reflection target (gateway/services.yaml), so grpcurl through Envoy lists them all;
-- runs every call through the interceptors: access log, OpenTelemetry, domain errors -> status,
-  authentication context, and a server-side deadline;
+- runs every call through OpenTelemetry's interceptor (when tracing) and one interceptor of its
+  own: authentication context, a server-side deadline, domain errors -> status, and the access
+  log (sampled; failed and slow calls always logged) with the duration metric;
 - on SIGTERM or SIGINT stops taking calls, lets in-flight ones finish for `grace_seconds`, then
   stops the background tasks and closes the adapters.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
 import logging
+import os
+import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -76,12 +79,6 @@ class App:
 
 Behaviour = Callable[..., Any]
 
-# Where the auth interceptor leaves the verified caller for the access log, which runs further
-# out and so cannot see `auth.CALLER` (reset when the auth scope ends).
-_CALLER_SINK: ContextVar[list[auth.Principal | None] | None] = ContextVar(
-    "emporium_caller_sink", default=None
-)
-
 
 def _wrap(
     handler: grpc.RpcMethodHandler | None,
@@ -116,167 +113,155 @@ def _wrap(
     )
 
 
-class _Interceptor(grpc.aio.ServerInterceptor):
-    """Base: runs every call inside `scope` (one async context manager for all call shapes).
-
-    Streaming handlers stay async generators (each message is yielded through the scope), as
-    servicers and OpenTelemetry's interceptor expect.
-    """
-
-    @abc.abstractmethod
-    def scope(
-        self, method: str, context: grpc.aio.ServicerContext
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        """The context the call runs in (each interceptor's own behaviour)."""
-
-    def applies(self, handler: grpc.RpcMethodHandler) -> bool:
-        """Whether this interceptor wraps calls of this handler's shape."""
-        return True
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or not self.applies(handler):
-            return handler
-        method = handler_call_details.method
-
-        def unary(behaviour: Behaviour) -> Behaviour:
-            async def run(request, context):
-                async with self.scope(method, context):
-                    return await behaviour(request, context)
-
-            return run
-
-        def streaming(behaviour: Behaviour) -> Behaviour:
-            async def run(request, context):
-                async with self.scope(method, context):
-                    async for message in behaviour(request, context):
-                        yield message
-
-            return run
-
-        return _wrap(handler, unary, streaming)
-
-
 async def _abort(context: grpc.aio.ServicerContext, status: Any) -> None:
     rich = rpc_status.to_status(status)
     await context.abort(rich.code, rich.details, rich.trailing_metadata)
 
 
-class ErrorInterceptor(_Interceptor):
-    """Domain errors become their status code with google.rpc details; anything else INTERNAL."""
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """Every call in one wrapper (one coroutine frame, not four): the caller's token checked
+    against the method's access, the server's deadline on unary calls, domain errors mapped to
+    their status, and the access log line and duration metric.
+
+    The access log is sampled (`access_log_sample` of the successful calls), but a call that
+    failed or took `slow_call_ms` or longer is always logged.
+    """
+
+    def __init__(
+        self,
+        verifier: auth.TokenVerifier | None,
+        *,
+        max_seconds: float = DEFAULT_MAX_CALL_SECONDS,
+        access_log_sample: float = 1.0,
+        slow_call_ms: float = 500.0,
+    ) -> None:
+        self.verifier = verifier
+        self.max_seconds = max_seconds
+        self.access_log_sample = access_log_sample
+        self.slow_call_ms = slow_call_ms
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        call = self._call
+
+        def unary(behaviour: Behaviour) -> Behaviour:
+            async def run(request, context):
+                started = time.perf_counter()
+                outcome = _Outcome()
+                try:
+                    async with call(method, context, outcome, bounded=True):
+                        return await behaviour(request, context)
+                finally:
+                    self._done(method, context, outcome, started)
+
+            return run
+
+        def streaming(behaviour: Behaviour) -> Behaviour:
+            # Streams (Watch*) are live feeds and may last as long as the client wants.
+            async def run(request, context):
+                started = time.perf_counter()
+                outcome = _Outcome()
+                try:
+                    async with call(method, context, outcome, bounded=False):
+                        async for message in behaviour(request, context):
+                            yield message
+                finally:
+                    self._done(method, context, outcome, started)
+
+            return run
+
+        return _wrap(handler, unary, streaming)
 
     @contextlib.asynccontextmanager
-    async def scope(self, method, context):
+    async def _call(self, method, context, outcome: _Outcome, *, bounded: bool):
         try:
-            yield
+            try:
+                async with asyncio.timeout(self.max_seconds if bounded else None):
+                    outcome.caller = await auth.authorize(
+                        method, dict(context.invocation_metadata() or ()), self.verifier
+                    )
+                    token = auth.CALLER.set(outcome.caller)
+                    try:
+                        yield
+                    finally:
+                        auth.CALLER.reset(token)
+            except TimeoutError:
+                raise errors.DomainError(
+                    f"{method} took longer than {self.max_seconds:g} s",
+                    reason="DEADLINE_EXCEEDED",
+                ) from None
         except errors.DomainError as error:
+            outcome.code = error.code
             await _abort(context, error.to_status())
-        except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
+        except grpc.aio.AbortError:
+            outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome.code = grpc.StatusCode.CANCELLED
             raise
         except NotImplementedError:
             # What the generated servicer base class raises for an RPC a service lacks.
+            outcome.code = grpc.StatusCode.UNIMPLEMENTED
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
         except Exception:
             # The client gets no internals; the log gets the whole story.
+            outcome.code = grpc.StatusCode.INTERNAL
             log.exception("unhandled error in %s", method)
             await _abort(context, errors.internal_status())
 
-
-class DeadlineInterceptor(_Interceptor):
-    """Bounds unary calls by the server's own limit when the client asked for longer or none."""
-
-    def __init__(self, max_seconds: float = DEFAULT_MAX_CALL_SECONDS) -> None:
-        self.max_seconds = max_seconds
-
-    def applies(self, handler: grpc.RpcMethodHandler) -> bool:
-        # Streams (Watch*) are live feeds and may last as long as the client wants.
-        return not (handler.unary_stream or handler.stream_stream)
-
-    @contextlib.asynccontextmanager
-    async def scope(self, method, context):
-        try:
-            async with asyncio.timeout(self.max_seconds):
-                yield
-        except TimeoutError:
-            raise errors.DomainError(
-                f"{method} took longer than {self.max_seconds:g} s", reason="DEADLINE_EXCEEDED"
-            ) from None
-
-
-class AuthInterceptor(_Interceptor):
-    """Verifies the bearer token against each method's declared access and sets the caller."""
-
-    def __init__(self, verifier: auth.TokenVerifier | None) -> None:
-        self.verifier = verifier
-
-    @contextlib.asynccontextmanager
-    async def scope(self, method, context):
-        principal = await auth.authorize(
-            method, dict(context.invocation_metadata() or ()), self.verifier
+    def _done(self, method: str, context, outcome: _Outcome, started: float) -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        code = outcome.code
+        status = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        if telemetry.exporting():
+            _rpc_duration.record(elapsed_ms, {"rpc.method": method, "rpc.grpc.status": status})
+        if (
+            code is grpc.StatusCode.OK
+            and elapsed_ms < self.slow_call_ms
+            and (self.access_log_sample <= 0 or random.random() >= self.access_log_sample)
+        ):
+            return
+        caller = outcome.caller
+        access_log.info(
+            "%s %s %.1fms user=%s peer=%s",
+            method,
+            status,
+            elapsed_ms,
+            caller.user_id if caller else "-",
+            context.peer(),
         )
-        sink = _CALLER_SINK.get()
-        if sink is not None:
-            sink[0] = principal
-        token = auth.CALLER.set(principal)
-        try:
-            yield
-        finally:
-            auth.CALLER.reset(token)
 
 
-class AccessLogInterceptor(_Interceptor):
-    """One log line per call: method, status, duration, caller."""
+class _Outcome:
+    """What a call ended with, for its log line: status and the verified caller."""
 
-    @contextlib.asynccontextmanager
-    async def scope(self, method, context):
-        started = time.perf_counter()
-        code: Any = grpc.StatusCode.OK
-        # The caller is known only once the auth interceptor (further in) has run.
-        caller: list[auth.Principal | None] = [None]
-        token = _CALLER_SINK.set(caller)
-        try:
-            yield
-        except errors.DomainError as error:
-            code = error.code
-            raise
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except Exception:
-            code = grpc.StatusCode.INTERNAL
-            raise
-        finally:
-            _CALLER_SINK.reset(token)
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            status = code.name if isinstance(code, grpc.StatusCode) else str(code)
-            if telemetry.exporting():
-                _rpc_duration.record(elapsed_ms, {"rpc.method": method, "rpc.grpc.status": status})
-            access_log.info(
-                "%s %s %.1fms user=%s peer=%s",
-                method,
-                status,
-                elapsed_ms,
-                caller[0].user_id if caller[0] else "-",
-                context.peer(),
-            )
+    __slots__ = ("caller", "code")
+
+    def __init__(self) -> None:
+        self.code: Any = grpc.StatusCode.OK
+        self.caller: auth.Principal | None = None
 
 
-def interceptors(verifier: auth.TokenVerifier | None) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, outermost first: trace, log what the client saw, map errors, then auth."""
+def interceptors(
+    verifier: auth.TokenVerifier | None, settings: ServerSettings | None = None
+) -> list[grpc.aio.ServerInterceptor]:
+    """The chain, outermost first: trace, then everything else in one interceptor."""
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
     # Tracing is outermost so that the access log line carries the call's trace id; without an
     # SDK tracer (no exporter) there is no tracing interceptor at all: no per-call cost.
     tracing = [aio_server_interceptor()] if telemetry.tracing() else []
+    settings = settings or ServerSettings(name="")
     return [
         *tracing,
-        AccessLogInterceptor(),
-        ErrorInterceptor(),
-        DeadlineInterceptor(),
-        AuthInterceptor(verifier),
+        CallInterceptor(
+            verifier,
+            access_log_sample=settings.access_log_sample,
+            slow_call_ms=settings.slow_call_ms,
+        ),
     ]
 
 
@@ -355,14 +340,15 @@ async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, in
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        # Several workers share the port; one process alone refuses a port already taken.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         # Envoy pings its upstream connections every 30 s (gateway/render.py), idle or not.
         # grpc's defaults take pings on a connection without calls as abuse and, after two,
         # send GOAWAY "too_many_pings", which Envoy turns into a 503 for the next request.
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ]
-    server = grpc.aio.server(interceptors=interceptors(app.verifier), options=options)
+    server = grpc.aio.server(interceptors=interceptors(app.verifier, settings), options=options)
     for add, servicer in app.servicers:
         add(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -385,7 +371,8 @@ async def start(settings: ServerSettings, app: App) -> tuple[grpc.aio.Server, in
 async def serve(settings: ServerSettings, app: App, stop: asyncio.Event) -> None:
     """Serves until `stop` is set, then drains calls and stops background work."""
     server, port, health_servicer = await start(settings, app)
-    log.info("%s listening on %s:%d", settings.name, settings.host, port)
+    worker = "" if settings.worker_index is None else f" (worker {settings.worker_index})"
+    log.info("%s listening on %s:%d%s", settings.name, settings.host, port, worker)
     for work in app.background:
         app.background_tasks.append(asyncio.create_task(_supervised(work), name=work.__name__))
     try:
@@ -410,7 +397,17 @@ async def _supervised(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def run(settings: ServerSettings, build: Callable[[], Awaitable[App]]) -> None:
-    """The whole life of a service process: build, serve, stop on SIGTERM or SIGINT."""
+    """The whole life of a service process: build, serve, stop on SIGTERM or SIGINT.
+
+    With `settings.workers` > 1 (EMPORIUM_WORKERS) this process only supervises: it starts
+    that many copies of itself (`python -m services.<name>` again, each told its index), which
+    all listen on the one port (SO_REUSEPORT: the kernel spreads connections over them), and
+    each worker is a whole replica: its own adapters, relays, consumers and sweepers, which
+    are already safe with several replicas (relays take a lease, consumers share the queue and
+    dedupe through their inbox, live streams re-read the store for other replicas' changes).
+    """
+    if settings.workers > 1 and settings.worker_index is None:
+        raise SystemExit(_supervise(settings))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -422,3 +419,38 @@ def run(settings: ServerSettings, build: Callable[[], Awaitable[App]]) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def _supervise(settings: ServerSettings) -> int:
+    """Runs `settings.workers` copies of this process; when one ends, stops the others.
+
+    SIGTERM or SIGINT is passed on to every worker (each drains for its grace period); a worker
+    that dies ends the whole service with its exit code, so the process runner (honcho,
+    Kubernetes) restarts it as it would a single process.
+    """
+    argv = [sys.executable, *sys.orig_argv[1:]]
+    children = [
+        subprocess.Popen(argv, env={**os.environ, "EMPORIUM_WORKER_INDEX": str(index)})
+        for index in range(settings.workers)
+    ]
+    log.info("%s: %d workers on %s", settings.name, settings.workers, settings.address)
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    code = 0
+    while any(child.poll() is None for child in children):
+        ended = [c for c in children if c.poll() is not None]
+        if ended and not stopping:
+            code = ended[0].returncode or 1
+            log.error("%s: a worker exited (%s); stopping the others", settings.name, code)
+            stop(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return 0 if stopping and not code else code

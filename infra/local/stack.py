@@ -176,6 +176,10 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     # seconds instead of Svix's hours, so a developer (and the e2e tests) see retries happen.
     for variable, value in LOCAL_WEBHOOKS.items():
         env.setdefault(variable, value)
+    # Production samples traces and access log lines (10 %); a developer's stack, and the e2e
+    # tests that follow one checkout through every service's spans and logs, keep them all.
+    env.setdefault("EMPORIUM_TRACE_SAMPLE_RATIO", "1.0")
+    env.setdefault("EMPORIUM_ACCESS_LOG_SAMPLE", "1.0")
     return env
 
 

@@ -396,3 +396,130 @@ async def test_revocation_marks_keep_applying_while_their_source_is_down():
     for _ in range(3):
         with pytest.raises(errors.Unauthenticated, match="revoked"):
             await verifier.verify(old)
+
+
+def _verifier(keys: SigningKeys, **options: Any) -> auth.JwtVerifier:
+    async def jwks() -> bytes:
+        return keys.jwks_json()
+
+    return auth.JwtVerifier(jwks, issuer=AUTH.issuer, audience=AUTH.audience, **options)
+
+
+async def test_a_token_sent_again_is_not_verified_twice():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    verifier = _verifier(keys)
+    token = keys.sign(_claims())
+    for _ in range(5):
+        assert (await verifier.verify(token)).user_id == USER_ID
+    assert verifier.signatures_checked == 1
+    await verifier.verify(keys.sign(_claims(jti="t2")))  # another token is checked
+    assert verifier.signatures_checked == 2
+
+
+async def test_a_cached_token_is_refused_once_it_expires():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    verifier = _verifier(keys, leeway_seconds=0)
+    token = keys.sign(_claims(exp=int(time.time()) + 1))
+    assert (await verifier.verify(token)).user_id == USER_ID
+    await asyncio.sleep(2.1)
+    with pytest.raises(errors.Unauthenticated, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_an_expired_token_is_refused_and_never_cached():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    verifier = _verifier(keys, leeway_seconds=0)
+    token = keys.sign(_claims(iat=int(time.time()) - 60, exp=int(time.time()) - 30))
+    for _ in range(2):
+        with pytest.raises(errors.Unauthenticated, match="expired"):
+            await verifier.verify(token)
+    assert verifier.signatures_checked == 2
+
+
+async def test_a_cached_token_is_refused_once_its_user_is_revoked():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    marks: dict[str, float] = {}
+
+    async def revocations() -> dict[str, float]:
+        return dict(marks)
+
+    verifier = _verifier(keys, revocations=auth.Revocations(revocations, max_age_seconds=0.2))
+    now = int(time.time())
+    token = keys.sign(_claims(iat=now - 10))
+    assert (await verifier.verify(token)).user_id == USER_ID
+    marks[auth.revocation_key(USER_ID)] = float(now - 5)
+    await asyncio.sleep(0.25)
+    with pytest.raises(errors.Unauthenticated, match="revoked"):
+        await verifier.verify(token)
+    assert verifier.signatures_checked == 1
+
+
+async def test_the_token_cache_is_bounded_and_keyed_by_the_tokens_hash():
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    verifier = _verifier(keys, cache_size=2)
+    tokens = [keys.sign(_claims(jti=f"t{i}")) for i in range(3)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert len(verifier._verified) == 2
+    assert all(len(key) == 32 and key not in tokens for key in verifier._verified)
+
+
+async def _serve_logged(keys: SigningKeys, servicer: UserService, **settings: Any):
+    options = {"name": "user", "port": 0, **settings}
+    grpc_server, port, _ = await server.start(ServerSettings(**options), _app(keys, servicer))
+    return grpc_server, f"127.0.0.1:{port}"
+
+
+async def test_a_sampled_access_log_skips_good_calls_but_logs_every_error(caplog):
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    servicer = UserService(keys)
+    grpc_server, address = await _serve_logged(keys, servicer, access_log_sample=0.0)
+    metadata = [("authorization", f"Bearer {keys.sign(_claims())}")]
+    caplog.set_level("INFO", logger="emporium.access")
+    async with grpc.aio.insecure_channel(address) as channel:
+        users = user_service_pb2_grpc.UserServiceStub(channel)
+        for _ in range(5):
+            await users.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)
+        servicer.outcome = errors.NotFound("gone")
+        assert await _code(users.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)) == (
+            grpc.StatusCode.NOT_FOUND
+        )
+        assert await _code(users.GetMe(user_service_pb2.GetMeRequest())) == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+    await grpc_server.stop(0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "emporium.access"]
+    assert len(lines) == 2, lines
+    assert "GetMe NOT_FOUND" in lines[0]
+    assert f"user={USER_ID}" in lines[0]
+    assert "GetMe UNAUTHENTICATED" in lines[1]
+
+
+async def test_a_sampled_access_log_logs_slow_calls_and_every_call_at_ratio_one(caplog):
+    keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
+    servicer = UserService(keys)
+    caplog.set_level("INFO", logger="emporium.access")
+    metadata = [("authorization", f"Bearer {keys.sign(_claims())}")]
+    for settings, expected in (({"access_log_sample": 0.0, "slow_call_ms": 0.0}, 3), ({}, 3)):
+        caplog.clear()
+        grpc_server, address = await _serve_logged(keys, servicer, **settings)
+        async with grpc.aio.insecure_channel(address) as channel:
+            users = user_service_pb2_grpc.UserServiceStub(channel)
+            for _ in range(3):
+                await users.GetMe(user_service_pb2.GetMeRequest(), metadata=metadata)
+        await grpc_server.stop(0)
+        lines = [r.getMessage() for r in caplog.records if r.name == "emporium.access"]
+        assert len(lines) == expected, lines
+        assert all("GetMe OK" in line for line in lines), lines
+
+
+def test_production_samples_traces_and_access_logs_and_checks_the_ratios():
+    from kit.config import ConfigError, TelemetrySettings
+
+    env = {"EMPORIUM_ENV": "development"}
+    assert ServerSettings.from_env("user", env).access_log_sample == 0.1
+    assert TelemetrySettings.from_env("user", env).sample_ratio == 0.1
+    every = {**env, "EMPORIUM_ACCESS_LOG_SAMPLE": "1"}
+    assert ServerSettings.from_env("user", every).access_log_sample == 1
+    with pytest.raises(ConfigError):
+        ServerSettings.from_env("user", {**env, "EMPORIUM_ACCESS_LOG_SAMPLE": "1.5"})
