@@ -7,7 +7,9 @@
 - the error responses each RPC can return, each a google.rpc.Status: 400 (any malformed
   request) and 429 (rate limits) everywhere, 401 where a token is needed, 403 on admin RPCs
   and where the RPC's comment names PERMISSION_DENIED, 404 / 409 where it names NOT_FOUND /
-  ALREADY_EXISTS or ABORTED.
+  ALREADY_EXISTS or ABORTED, and 5XX (the service or the gateway failed), in place of the
+  generator's catch-all `default`, so a client (and Schemathesis) knows every status to expect;
+- google.type.Date as the object the API speaks ({year, month, day}), not a date string.
 
 `make gen` runs it after the generator, so `make gen-check` covers its output too.
 """
@@ -35,6 +37,17 @@ ERRORS = {
     "404": "The resource does not exist or is not the caller's (NOT_FOUND).",
     "409": "Conflict with the current state (ALREADY_EXISTS, ABORTED).",
     "429": "Rate limit exceeded; retry after the retry-after header (RESOURCE_EXHAUSTED).",
+    "5XX": "The service or the gateway failed (INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED).",
+}
+DATE = "google.type.Date"
+DATE_SCHEMA = {
+    "type": "object",
+    "description": "A calendar day (google.type.Date), as the API speaks it in JSON.",
+    "properties": {
+        "year": {"type": "integer", "format": "int32", "description": "Year, 1 to 9999."},
+        "month": {"type": "integer", "format": "int32", "description": "Month, 1 to 12."},
+        "day": {"type": "integer", "format": "int32", "description": "Day of the month."},
+    },
 }
 
 
@@ -61,7 +74,23 @@ def _errors(access: int, description: str) -> list[str]:
     if "ALREADY_EXISTS" in description or "ABORTED" in description:
         codes.append("409")
     codes.append("429")
+    codes.append("5XX")
     return codes
+
+
+def _dates(node: Any) -> None:
+    """Every `type: string, format: date` schema (the generator's google.type.Date) becomes a
+    reference to the object schema, keeping its description."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict) and value.get("format") == "date":
+                described = {"description": value["description"]} if "description" in value else {}
+                node[key] = {"allOf": [{"$ref": f"#/components/schemas/{DATE}"}], **described}
+            else:
+                _dates(value)
+    elif isinstance(node, list):
+        for item in node:
+            _dates(item)
 
 
 def complete(document: dict[str, Any], access: dict[str, int]) -> dict[str, Any]:
@@ -78,14 +107,14 @@ def complete(document: dict[str, Any], access: dict[str, int]) -> dict[str, Any]
             public = declared == access_pb2.ACCESS_PUBLIC
             operation["security"] = [] if public else [{SCHEME: []}]
             responses = operation.setdefault("responses", {})
-            default = responses.pop("default", None)
+            responses.pop("default", None)
             for code in _errors(declared, operation.get("description", "")):
                 responses[code] = {
                     "description": ERRORS[code],
-                    "content": {"application/json": {"schema": STATUS}},
+                    "content": {"application/json": {"schema": dict(STATUS)}},
                 }
-            if default is not None:
-                responses["default"] = default
+    _dates(document)
+    components.setdefault("schemas", {})[DATE] = DATE_SCHEMA
     return document
 
 

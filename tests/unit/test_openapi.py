@@ -18,12 +18,29 @@ def test_the_openapi_document_contains_every_promised_route(openapi_path, promis
     assert not missing, f"promised routes missing from OpenAPI: {missing}"
 
 
-def test_every_operation_documents_its_errors_as_google_rpc_status(openapi_path):
+def test_every_operation_documents_its_errors_as_google_rpc_status_and_no_catch_all(openapi_path):
     paths = yaml.safe_load(openapi_path.read_text())["paths"]
     for path, operations in paths.items():
         for verb, operation in operations.items():
-            error = operation["responses"]["default"]["content"]["application/json"]["schema"]
-            assert error["$ref"].endswith("google.rpc.Status"), f"{verb} {path}"
+            responses = operation["responses"]
+            assert "default" not in responses, f"{verb} {path}"
+            for code in [c for c in responses if not c.startswith("2")]:
+                error = responses[code]["content"]["application/json"]["schema"]
+                assert error["$ref"].endswith("google.rpc.Status"), f"{verb} {path} {code}"
+            assert {"400", "429", "5XX"} <= set(responses), f"{verb} {path}"
+
+
+def test_dates_are_the_year_month_day_object_the_api_speaks(openapi_path):
+    document = yaml.safe_load(openapi_path.read_text())
+    window = document["components"]["schemas"]["emporium.shipping.v1.DeliveryWindow"]
+    date = document["components"]["schemas"]["google.type.Date"]
+
+    assert window["properties"]["earliest_date"]["allOf"] == [
+        {"$ref": "#/components/schemas/google.type.Date"}
+    ]
+    assert date["type"] == "object"
+    assert set(date["properties"]) == {"year", "month", "day"}
+    assert "format: date\n" not in openapi_path.read_text()
 
 
 def _operations(openapi_path):
