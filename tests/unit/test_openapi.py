@@ -88,3 +88,18 @@ def test_every_operation_documents_400_and_429_and_the_codes_its_comment_names(o
     login = dict(_operations(openapi_path))["POST /v1/auth:login"]
     assert login["security"] == []
     assert "403" in login["responses"]  # PERMISSION_DENIED for a disabled account
+
+
+def test_the_watch_feeds_are_documented_as_newline_delimited_json(openapi_path):
+    streams = {
+        name: operation
+        for name, operation in _operations(openapi_path)
+        if operation["operationId"].split("_")[1].startswith("Watch")
+    }
+
+    assert len(streams) == 3
+    for name, operation in streams.items():
+        ok = operation["responses"]["200"]
+        assert "newline-delimited JSON" in ok["description"], name
+        # What Envoy's transcoder sends (tests/integration/test_gateway.py reads the stream).
+        assert list(ok["content"]) == ["application/json"], name
