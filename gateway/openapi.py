@@ -12,6 +12,9 @@
 - server streams (the Watch* feeds) described as what the gateway sends: one JSON object per
   line (newline-delimited), each the documented message, until the client hangs up; the media
   type stays application/json, the Content-Type Envoy's transcoder sends;
+- raw bodies (google.api.HttpBody) as the bytes they are over REST: a request body field of
+  that type takes the request's bytes of any media type, and an RPC returning one answers with
+  its own Content-Type (an image, the JWK Set), not a JSON object;
 - google.type.Date as the object the API speaks ({year, month, day}), not a date string.
 
 `make gen` runs it after the generator, so `make gen-check` covers its output too.
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +82,32 @@ def _streams(descriptor_set: Path) -> set[str]:
     }
 
 
+HTTP_BODY = ".google.api.HttpBody"
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _raw_bodies(descriptor_set: Path) -> tuple[set[str], set[str]]:
+    """operationIds whose REST request body is an HttpBody field, and those returning one."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    messages = {
+        f".{file.package}.{message.name}": message
+        for file in files.file
+        for message in file.message_type
+    }
+    requests, responses = set(), set()
+    for file in files.file:
+        for service in file.service:
+            for method in service.method:
+                operation = f"{service.name}_{method.name}"
+                body = method.options.Extensions[annotations_pb2.http].body
+                fields = messages[method.input_type].field if method.input_type in messages else []
+                if any(f.name == body and f.type_name == HTTP_BODY for f in fields):
+                    requests.add(operation)
+                if method.output_type == HTTP_BODY:
+                    responses.add(operation)
+    return requests, responses
+
+
 STREAM = (
     "A stream of newline-delimited JSON: one object per line, each of the schema below, sent as"
     " it happens, until the client hangs up."
@@ -115,7 +145,10 @@ def _dates(node: Any) -> None:
 
 
 def complete(
-    document: dict[str, Any], access: dict[str, int], streams: frozenset[str] = frozenset()
+    document: dict[str, Any],
+    access: dict[str, int],
+    streams: frozenset[str] = frozenset(),
+    raw: tuple[set[str], set[str]] = (set(), set()),
 ) -> dict[str, Any]:
     components = document.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SCHEME] = {
@@ -133,6 +166,10 @@ def complete(
             responses.pop("default", None)
             if operation.get("operationId") in streams and "200" in responses:
                 responses["200"]["description"] = STREAM
+            if operation.get("operationId") in raw[0] and "requestBody" in operation:
+                operation["requestBody"]["content"] = {"*/*": dict(BINARY)}
+            if operation.get("operationId") in raw[1] and "200" in responses:
+                responses["200"]["content"] = {"*/*": dict(BINARY)}
             for code in _errors(declared, operation.get("description", "")):
                 responses[code] = {
                     "description": ERRORS[code],
@@ -149,6 +186,7 @@ def main(argv: list[str]) -> None:
         yaml.safe_load(openapi.read_text()),
         _access(descriptor_set),
         frozenset(_streams(descriptor_set)),
+        _raw_bodies(descriptor_set),
     )
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     openapi.write_text(

@@ -103,3 +103,12 @@ def test_the_watch_feeds_are_documented_as_newline_delimited_json(openapi_path):
         assert "newline-delimited JSON" in ok["description"], name
         # What Envoy's transcoder sends (tests/integration/test_gateway.py reads the stream).
         assert list(ok["content"]) == ["application/json"], name
+
+
+def test_raw_bodies_are_documented_as_bytes_of_any_media_type(openapi_path):
+    operations = {operation["operationId"]: operation for _, operation in _operations(openapi_path)}
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
+    assert operations["CatalogService_UploadProductImage"]["requestBody"]["content"] == binary
+    assert operations["CatalogService_GetProductImage"]["responses"]["200"]["content"] == binary
+    assert operations["UserService_GetJwks"]["responses"]["200"]["content"] == binary
