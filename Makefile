@@ -70,7 +70,7 @@ space := $(empty) $(empty)
 OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=emporium/gen/go/$(patsubst %/,%,$(dir $(f)))))
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
-.PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash test-crash-extended \
+.PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash test-crash-extended test-fuzz \
     e2e-tools bench-tools bench-edge run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
@@ -178,7 +178,7 @@ fmt: ## Format protos and Python in place.
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-test: setup lint gen-check deploy-check test-unit test-stack test-crash-extended ## Everything CI runs: lint, gen-check, every test tier.
+test: setup lint gen-check deploy-check test-unit test-stack test-fuzz test-crash-extended ## Everything CI runs: lint, gen-check, every test tier.
 
 test-unit: ## Unit and contract tests (no servers).
 	$(RUN) pytest tests/unit
@@ -208,6 +208,16 @@ test-crash: ## The checkout crash test: 50 orders, payment SIGKILLed, broker res
 test-crash-extended: ## The crash test: 3 seeded runs, every saga service SIGKILLed, broker and Cassandra restarted.
 	EMPORIUM_PORT_OFFSET=4700 EMPORIUM_VAR=$(CURDIR)/var/crash-extended \
 	    $(RUN) pytest -s -m crash tests/e2e/test_checkout_crash_extended.py
+
+# Schemathesis against the gateway's OpenAPI document (issue 15 item 9), in `make test`: with an
+# admin token it deletes and disables whatever it finds, so it gets a stack of its own on other
+# ports and data of its own, deleted before each run. Two runs of FUZZ_SECONDS each (admin, then a
+# fresh shopper); 0 server errors and 0 responses that break the document, or it fails.
+FUZZ_ENV     := EMPORIUM_PORT_OFFSET=4900 EMPORIUM_VAR=$(CURDIR)/var/fuzz
+FUZZ_SECONDS ?= 90
+test-fuzz: ## Schemathesis on a stack of its own: admin and shopper runs, no 5xx, no response off the document.
+	$(FUZZ_ENV) $(STACK) clean
+	$(FUZZ_ENV) $(STACK) with -- $(RUN) python -m tests.fuzz --seconds $(FUZZ_SECONDS)
 
 test-integration: ## Integration tests against the real servers.
 	$(STACK) with servers -- bash -c 'infra/local/bin/rabbitmq add-vhost $(INTEGRATION_VHOST) && \

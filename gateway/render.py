@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 from emporium.access.v1 import access_pb2
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from google.rpc import code_pb2
 
@@ -50,6 +51,8 @@ BUFFER = "envoy.filters.http.buffer"
 CORS = "envoy.filters.http.cors"
 HEADER_MUTATION = "envoy.filters.http.header_mutation"
 RATE_LIMIT = "envoy.filters.http.local_ratelimit"
+# The same filter again after the token check, for the per-user write buckets (a second name).
+USER_WRITE_LIMIT = "envoy.filters.http.local_ratelimit.user_writes"
 JWT_AUTHN = "envoy.filters.http.jwt_authn"
 JWT_PROVIDER = "emporium"  # the one token issuer: the user service
 # Envoy fetches the JWK Set through a listener of its own on a Unix socket: see _jwks_listener.
@@ -127,12 +130,15 @@ class RateLimits:
     """services.yaml `gateway.rate_limits`: one bucket for everything, stricter ones for a few RPCs.
 
     Each RPC in `credential_rpcs` (a gRPC path, `/<package>.<Service>/<Method>`) has a bucket of
-    its own of size `credentials`; a request to it also takes a token from `default`.
+    its own of size `credentials`; a request to it also takes a token from `default`. Each
+    signed-in user (the token's subject) has a `user_writes` bucket that every write (an RPC
+    whose HTTP binding is not GET) takes a token from.
     """
 
     default: Bucket
     credentials: Bucket
     credential_rpcs: tuple[str, ...]
+    user_writes: Bucket = Bucket(requests_per_second=50, burst=200)
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,18 @@ def _port(environ: Mapping[str, str], variable: str, default: int) -> int:
     return int(value)
 
 
-def _bucket(spec: Mapping[str, Any]) -> Bucket:
-    return Bucket(int(spec["requests_per_second"]), int(spec["burst"]))
+def _bucket(
+    spec: Mapping[str, Any], environ: Mapping[str, str] | None = None, variable: str = ""
+) -> Bucket:
+    """A bucket from services.yaml; `<variable>_PER_SECOND` / `<variable>_BURST` override it."""
+    values = {"requests_per_second": spec["requests_per_second"], "burst": spec["burst"]}
+    for key, suffix in (("requests_per_second", "PER_SECOND"), ("burst", "BURST")):
+        value = (environ or {}).get(f"{variable}_{suffix}", "").strip() if variable else ""
+        if value:
+            if not value.isdigit():
+                raise ValueError(f"{variable}_{suffix}={value!r} is not a whole number")
+            values[key] = value
+    return Bucket(int(values["requests_per_second"]), int(values["burst"]))
 
 
 def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) -> Gateway:
@@ -218,6 +234,7 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
             default=_bucket(limits["default"]),
             credentials=_bucket(limits["credentials"]),
             credential_rpcs=tuple(limits["credentials"]["rpcs"]),
+            user_writes=_bucket(limits["user_writes"], environ, "EMPORIUM_GATEWAY_USER_WRITES"),
         ),
         services=services,
         otlp=_otlp(environ),
@@ -296,6 +313,21 @@ def _rpcs(descriptor: Path) -> dict[str, int]:
         for service in f.service
         for method in service.method
     }
+
+
+def write_rpcs(gw: Gateway, descriptor: Path = DESCRIPTOR) -> tuple[str, ...]:
+    """The gRPC paths of the gateway's RPCs that write: their HTTP binding is not a GET (POST,
+    PATCH, PUT, DELETE), whether they are called over REST or native gRPC."""
+    served = tuple(s.grpc_prefix for s in gw.services)
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
+    return tuple(
+        path
+        for f in files
+        for service in f.service
+        for method in service.method
+        if (path := f"/{f.package}.{service.name}/{method.name}").startswith(served)
+        and method.options.Extensions[annotations_pb2.http].WhichOneof("pattern") != "get"
+    )
 
 
 def public_rpcs(gw: Gateway, descriptor: Path = DESCRIPTOR) -> tuple[str, ...]:
@@ -542,6 +574,64 @@ def _rate_limit(gw: Gateway) -> dict[str, Any]:
         # x-ratelimit-limit / -remaining / -reset on every response the filter sees.
         enable_x_ratelimit_headers="DRAFT_VERSION_03",
         # gRPC clients see RESOURCE_EXHAUSTED rather than UNAVAILABLE (which invites a retry).
+        rate_limited_as_resource_exhausted=True,
+        response_headers_to_add=[_header("retry-after", "1")],
+    )
+
+
+def _user_write_limit(gw: Gateway, writes: tuple[str, ...]) -> dict[str, Any]:
+    """A token bucket per signed-in user (the verified token's `sub`) that every write takes
+    from, so one user's flood of writes never refuses another user's (issue 15 item 3).
+
+    It runs after jwt_authn, whose verified claims it reads from the dynamic metadata (a header
+    the client sent could name anyone). A request yields the descriptor (kind=write, user=<sub>)
+    only when it is a write (its gRPC path, REST and native alike) with a valid token; reads
+    and anonymous calls (Register, Login: the credential buckets limit those) yield none and
+    pass: this filter's own default bucket, which they would draw on, is never empty.
+    """
+    paths = "|".join(path.replace(".", r"\.") for path in writes)
+    unlimited = {"max_tokens": 2**32 - 1, "tokens_per_fill": 2**32 - 1, "fill_interval": "0.05s"}
+    return _typed(
+        "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        stat_prefix="gateway_user_writes",
+        token_bucket=unlimited,
+        filter_enabled={"default_value": _always(), "runtime_key": "rate_limit.enabled"},
+        filter_enforced={"default_value": _always(), "runtime_key": "rate_limit.enforced"},
+        rate_limits=[
+            {
+                "actions": [
+                    {
+                        "header_value_match": {
+                            "descriptor_key": "kind",
+                            "descriptor_value": "write",
+                            "headers": [
+                                {
+                                    "name": ":path",
+                                    "string_match": {"safe_regex": {"regex": f"^({paths})$"}},
+                                }
+                            ],
+                        }
+                    },
+                    {
+                        "metadata": {
+                            "descriptor_key": "user",
+                            "metadata_key": {
+                                "key": JWT_AUTHN,
+                                "path": [{"key": "jwt_payload"}, {"key": "sub"}],
+                            },
+                            "source": "DYNAMIC",
+                        }
+                    },
+                ]
+            }
+        ],
+        descriptors=[
+            {
+                "entries": [{"key": "kind", "value": "write"}, {"key": "user"}],
+                "token_bucket": _token_bucket(gw.rate_limits.user_writes),
+            }
+        ],
+        max_dynamic_descriptors=MAX_RATE_LIMITED_CLIENTS,
         rate_limited_as_resource_exhausted=True,
         response_headers_to_add=[_header("retry-after", "1")],
     )
@@ -833,6 +923,8 @@ def _connection_manager(
             # Rate limits first, so a flood of forged tokens is limited too.
             {"name": RATE_LIMIT, "typed_config": _rate_limit(gw)},
             {"name": JWT_AUTHN, "typed_config": _jwt_authn(gw, public)},
+            # Per-user write buckets need the verified subject: after the token check.
+            {"name": USER_WRITE_LIMIT, "typed_config": _user_write_limit(gw, write_rpcs(gw))},
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
@@ -975,6 +1067,15 @@ def render(gw: Gateway, *, openapi_json: Path, swagger_ui: Path) -> dict[str, An
         "node": {"id": "emporium-gateway", "cluster": "emporium-gateway"},
         "admin": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": gw.admin_port}}
+        },
+        # RE2 refuses regexes above a program size of 100 by default; the per-user write limit
+        # matches the write RPCs' paths with one alternation (~1.4k for 75 RPCs). The admin
+        # layer stays, as without layered_runtime.
+        "layered_runtime": {
+            "layers": [
+                {"name": "static", "static_layer": {"re2.max_program_size.error_level": 16384}},
+                {"name": "admin", "admin_layer": {}},
+            ]
         },
         # A cap on open client connections, so a flood cannot exhaust file descriptors (Envoy
         # warns at start when there is none).

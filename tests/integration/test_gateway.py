@@ -219,6 +219,10 @@ class FakeOrderService(order_service_pb2_grpc.OrderServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, "order missing does not exist")
         return _order(request.id)
 
+    async def CancelOrder(self, request, context):
+        self.calls.record("CancelOrder", request, context)
+        return _order(request.id, order_pb2.Order.STATE_CANCELLED)
+
     async def WatchOrder(self, request, context):
         self.calls.record("WatchOrder", request, context)
         yield order_service_pb2.WatchOrderResponse(order=_order(request.id))
@@ -337,6 +341,8 @@ def _wait_for_jwks(admin_port: int, stderr: Path) -> None:
 # Credential RPCs get a small bucket here, so a test can drain one quickly; the tests call
 # Register only a few times, Login only to drain it.
 TEST_CREDENTIAL_BUCKET = render.Bucket(requests_per_second=1, burst=20)
+# Each user's writes, small too; the tests that drain it sign as users of their own.
+TEST_USER_WRITE_BUCKET = render.Bucket(requests_per_second=1, burst=10)
 
 
 @contextlib.contextmanager
@@ -362,7 +368,10 @@ def _envoy(
     settings = render.load(environ=environ)
     if credentials is not None:
         settings = replace(
-            settings, rate_limits=replace(settings.rate_limits, credentials=credentials)
+            settings,
+            rate_limits=replace(
+                settings.rate_limits, credentials=credentials, user_writes=TEST_USER_WRITE_BUCKET
+            ),
         )
     try:
         config = render.write(settings, folder / "envoy.yaml", environ)
@@ -951,6 +960,62 @@ def test_one_client_flooding_login_gets_429_while_another_client_still_signs_in(
     assert _login_from(gateway, "127.0.0.3").status == 200
 
 
+def _cancel_as(gateway, user: str) -> Response:
+    """POST /v1/orders/o-1:cancel (a write) with a token whose subject is `user`."""
+    return post_json(f"{gateway.url}/v1/orders/o-1:cancel", {}, bearer(mint(sub=user)))
+
+
+def test_one_user_flooding_writes_gets_429_while_another_user_still_writes(gateway):
+    flooder, other = str(uuid.uuid4()), str(uuid.uuid4())
+    burst = TEST_USER_WRITE_BUCKET.burst
+    flood = [_cancel_as(gateway, flooder)]
+    while flood[-1].status == 200 and len(flood) < 10 * burst:
+        flood.append(_cancel_as(gateway, flooder))
+    # The same user's reads and another user's writes are not limited by the flood.
+    read = http("GET", f"{gateway.url}/v1/orders/o-1", headers=bearer(mint(sub=flooder)))
+    others = [_cancel_as(gateway, other) for _ in range(3)]
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = order_service_pb2_grpc.OrderServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as over_grpc:
+            stub.CancelOrder(
+                order_service_pb2.CancelOrderRequest(id="o-1"),
+                metadata=grpc_bearer(mint(sub=flooder)),
+                timeout=5,
+            )
+
+    limited = flood[-1]
+    assert limited.status == 429, [r.status for r in flood]
+    assert burst <= len(flood) - 1 <= 2 * burst
+    assert limited.headers["retry-after"] == "1"
+    assert limited.headers["content-type"] == "application/json"
+    assert limited.json()["code"] == code_pb2.RESOURCE_EXHAUSTED
+    assert over_grpc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert read.status == 200
+    assert [r.status for r in others] == [200, 200, 200]
+
+
+def test_the_write_rpcs_are_those_not_bound_to_get(descriptor_set):
+    writes = render.write_rpcs(render.load(environ={}))
+
+    assert "/emporium.order.v1.OrderService/CancelOrder" in writes
+    assert "/emporium.user.v1.UserService/UpdateMe" in writes
+    assert "/emporium.order.v1.OrderService/GetOrder" not in writes
+    assert "/emporium.order.v1.OrderService/WatchOrder" not in writes
+    assert "/emporium.catalog.v1.CatalogService/ListProducts" not in writes
+
+
+def test_the_user_write_bucket_follows_the_environment():
+    environ = {
+        "EMPORIUM_GATEWAY_USER_WRITES_PER_SECOND": "7",
+        "EMPORIUM_GATEWAY_USER_WRITES_BURST": "30",
+    }
+
+    assert render.load(environ={}).rate_limits.user_writes == render.Bucket(50, 200)
+    assert render.load(environ=environ).rate_limits.user_writes == render.Bucket(7, 30)
+    with pytest.raises(ValueError, match="USER_WRITES_BURST"):
+        render.load(environ={"EMPORIUM_GATEWAY_USER_WRITES_BURST": "lots"})
+
+
 # --- what Envoy serves itself ---------------------------------------------------------------
 
 
@@ -1126,6 +1191,8 @@ def test_the_token_rules_let_public_rpcs_pass_and_demand_a_token_on_everything_e
     # After the transcoder (REST has its gRPC path by then), rate limits before tokens.
     assert names.index(render.TRANSCODER) < names.index(render.RATE_LIMIT)
     assert names.index(render.RATE_LIMIT) < names.index(render.JWT_AUTHN)
+    # The per-user write buckets read the verified subject: after the token check.
+    assert names.index(render.JWT_AUTHN) < names.index(render.USER_WRITE_LIMIT)
     *public, last = rules
     assert [r["match"] for r in public] == [{"path": p} for p in render.public_rpcs(gateway)]
     assert all(

@@ -18,12 +18,29 @@ def test_the_openapi_document_contains_every_promised_route(openapi_path, promis
     assert not missing, f"promised routes missing from OpenAPI: {missing}"
 
 
-def test_every_operation_documents_its_errors_as_google_rpc_status(openapi_path):
+def test_every_operation_documents_its_errors_as_google_rpc_status_and_no_catch_all(openapi_path):
     paths = yaml.safe_load(openapi_path.read_text())["paths"]
     for path, operations in paths.items():
         for verb, operation in operations.items():
-            error = operation["responses"]["default"]["content"]["application/json"]["schema"]
-            assert error["$ref"].endswith("google.rpc.Status"), f"{verb} {path}"
+            responses = operation["responses"]
+            assert "default" not in responses, f"{verb} {path}"
+            for code in [c for c in responses if not c.startswith("2")]:
+                error = responses[code]["content"]["application/json"]["schema"]
+                assert error["$ref"].endswith("google.rpc.Status"), f"{verb} {path} {code}"
+            assert {"400", "429", "5XX"} <= set(responses), f"{verb} {path}"
+
+
+def test_dates_are_the_year_month_day_object_the_api_speaks(openapi_path):
+    document = yaml.safe_load(openapi_path.read_text())
+    window = document["components"]["schemas"]["emporium.shipping.v1.DeliveryWindow"]
+    date = document["components"]["schemas"]["google.type.Date"]
+
+    assert window["properties"]["earliest_date"]["allOf"] == [
+        {"$ref": "#/components/schemas/google.type.Date"}
+    ]
+    assert date["type"] == "object"
+    assert set(date["properties"]) == {"year", "month", "day"}
+    assert "format: date\n" not in openapi_path.read_text()
 
 
 def _operations(openapi_path):
@@ -71,3 +88,27 @@ def test_every_operation_documents_400_and_429_and_the_codes_its_comment_names(o
     login = dict(_operations(openapi_path))["POST /v1/auth:login"]
     assert login["security"] == []
     assert "403" in login["responses"]  # PERMISSION_DENIED for a disabled account
+
+
+def test_the_watch_feeds_are_documented_as_newline_delimited_json(openapi_path):
+    streams = {
+        name: operation
+        for name, operation in _operations(openapi_path)
+        if operation["operationId"].split("_")[1].startswith("Watch")
+    }
+
+    assert len(streams) == 3
+    for name, operation in streams.items():
+        ok = operation["responses"]["200"]
+        assert "newline-delimited JSON" in ok["description"], name
+        # What Envoy's transcoder sends (tests/integration/test_gateway.py reads the stream).
+        assert list(ok["content"]) == ["application/json"], name
+
+
+def test_raw_bodies_are_documented_as_bytes_of_any_media_type(openapi_path):
+    operations = {operation["operationId"]: operation for _, operation in _operations(openapi_path)}
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
+    assert operations["CatalogService_UploadProductImage"]["requestBody"]["content"] == binary
+    assert operations["CatalogService_GetProductImage"]["responses"]["200"]["content"] == binary
+    assert operations["UserService_GetJwks"]["responses"]["200"]["content"] == binary
