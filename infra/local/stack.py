@@ -175,6 +175,9 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     # seconds instead of Svix's hours, so a developer (and the e2e tests) see retries happen.
     for variable, value in LOCAL_WEBHOOKS.items():
         env.setdefault(variable, value)
+    # Likewise Web Push: the e2e tests' push endpoint listens on 127.0.0.1 over http.
+    for variable, value in LOCAL_WEBPUSH.items():
+        env.setdefault(variable, value)
     return env
 
 
@@ -183,6 +186,11 @@ LOCAL_WEBHOOKS = {
     "EMPORIUM_WEBHOOKS_ALLOW_HTTP": "true",
     "EMPORIUM_WEBHOOKS_RETRY_SCHEDULE": "1,2,4,8,16",
     "EMPORIUM_WEBHOOKS_POLL_SECONDS": "0.5",
+}
+
+LOCAL_WEBPUSH = {
+    "EMPORIUM_WEBPUSH_ALLOWED_CIDRS": "127.0.0.0/8",
+    "EMPORIUM_WEBPUSH_ALLOW_HTTP": "true",
 }
 
 
