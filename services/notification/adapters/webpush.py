@@ -97,12 +97,16 @@ class VapidKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pem)
-        tmp.chmod(0o600)
-        tmp.replace(path)
-        log.info("generated a development VAPID key in %s", path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(pem)
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        except OSError as exc:  # a read-only container: a key for this run only
+            log.warning("cannot keep the development VAPID key in %s (%s)", path, exc)
+        else:
+            log.info("generated a development VAPID key in %s", path)
         return cls(key)
 
     def authorization(self, endpoint: str, subject: str) -> str:
