@@ -180,6 +180,9 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     # tests that follow one checkout through every service's spans and logs, keep them all.
     env.setdefault("EMPORIUM_TRACE_SAMPLE_RATIO", "1.0")
     env.setdefault("EMPORIUM_ACCESS_LOG_SAMPLE", "1.0")
+    # Likewise Web Push: the e2e tests' push endpoint listens on 127.0.0.1 over http.
+    for variable, value in LOCAL_WEBPUSH.items():
+        env.setdefault(variable, value)
     return env
 
 
@@ -188,6 +191,11 @@ LOCAL_WEBHOOKS = {
     "EMPORIUM_WEBHOOKS_ALLOW_HTTP": "true",
     "EMPORIUM_WEBHOOKS_RETRY_SCHEDULE": "1,2,4,8,16",
     "EMPORIUM_WEBHOOKS_POLL_SECONDS": "0.5",
+}
+
+LOCAL_WEBPUSH = {
+    "EMPORIUM_WEBPUSH_ALLOWED_CIDRS": "127.0.0.0/8",
+    "EMPORIUM_WEBPUSH_ALLOW_HTTP": "true",
 }
 
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from emporium.notification.v1 import notification_service_pb2, notification_service_pb2_grpc
 
-from kit import auth
+from kit import auth, ssrf
 from kit.clock import SystemClock
 from kit.server import App
 from services.notification import consumers, rendering
 from services.notification.adapters.channels import ChannelRouter
+from services.notification.adapters.webpush import VapidKey, WebPushSender
 from services.notification.config import Settings
 from services.notification.domain import Channel
 from services.notification.grpc_api import NotificationService
 from services.notification.handlers import (
     NotificationHandlers,
     PreferenceHandlers,
+    PushDeviceHandlers,
     Secrets,
     Shop,
     TemplateHandlers,
@@ -30,8 +33,10 @@ log = logging.getLogger("emporium.notification")
 async def build(settings: Settings, **overrides: Any) -> App:
     """The running service. Tests pass fakes by name: `notifications=`, `recipients=`,
     `preferences=`, `templates=`, `fanouts=` (all five, or none), `channels=` (a ports.Channels
-    with `available`), `clock=`, `verifier=`, `inbox=` and `bus=` (a kit.bus.Bus; None for no
-    relay and no consumers), `senders=False` to run no background senders.
+    with `available`), `push_devices=` (a ports.PushDeviceRepository), `push_guard=` (a
+    kit.ssrf.UrlGuard for registrations and sends), `clock=`, `verifier=`, `inbox=` and `bus=`
+    (a kit.bus.Bus; None for no relay and no consumers), `senders=False` to run no background
+    senders.
 
     Without repositories the service uses MongoDB and connects to RabbitMQ (unless `bus` is
     given), running the outbox relay, the senders and the consumers.
@@ -61,6 +66,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
             "templates": store.MongoTemplateRepository(db),
             "fanouts": store.MongoFanOutRepository(db, notifications.outbox),
         }
+        if overrides.get("push_devices") is None:
+            overrides["push_devices"] = store.MongoPushDeviceRepository(db)
         lease = MongoLease(db)
         if inbox is None:
             inbox = MongoInbox(db, settings.queue)
@@ -69,6 +76,22 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
             bus = await Bus.connect(settings.rabbit, source=settings.server.name)
             closers.append(bus.close)
+    clock = overrides.get("clock") or SystemClock()
+    devices = overrides.get("push_devices")
+    if devices is None:
+        from services.notification.adapters.memory import InMemoryPushDeviceRepository
+
+        devices = InMemoryPushDeviceRepository()
+    push = settings.web_push
+    vapid = None
+    if push.private_key:
+        vapid = VapidKey.parse(push.private_key)
+    elif not settings.auth.production:
+        vapid = VapidKey.development(push.development_key_path)
+    guard = overrides.get("push_guard") or ssrf.guard_from(
+        push.allowed_cidrs, allow_http=push.allow_http
+    )
+    guard = replace(guard, field_name="push_device.token")
     channels = overrides.get("channels")
     if channels is None:
         from services.notification.adapters.email import SmtpEmailSender
@@ -88,8 +111,18 @@ async def build(settings: Settings, **overrides: Any) -> App:
             from services.notification.adapters.sms import SandboxSmsProvider
 
             adapters[Channel.SMS] = SandboxSmsProvider()
+        if vapid is not None:
+            http = ssrf.GuardedHttp(guard)
+            closers.append(http.aclose)
+            adapters[Channel.PUSH] = WebPushSender(
+                devices,
+                vapid,
+                http,
+                subject=push.subject,
+                clock=clock,
+                timeout_seconds=push.timeout_seconds,
+            )
         channels = ChannelRouter(adapters)
-    clock = overrides.get("clock") or SystemClock()
     secrets = Secrets(settings.secret.encode())
     handlers = NotificationHandlers(
         **repos,
@@ -131,11 +164,17 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
     preferences = PreferenceHandlers(preferences=repos["preferences"], secrets=secrets, clock=clock)
     templates = TemplateHandlers(templates=repos["templates"], notifications=handlers, clock=clock)
+    push_devices = PushDeviceHandlers(
+        devices=devices,
+        guard=guard,
+        vapid_public_key=vapid.public_key if vapid is not None else "",
+        clock=clock,
+    )
     app = App(
         servicers=[
             (
                 notification_service_pb2_grpc.add_NotificationServiceServicer_to_server,
-                NotificationService(handlers, preferences, templates),
+                NotificationService(handlers, preferences, templates, push_devices),
             )
         ],
         service_names=[SERVICE_NAME],
@@ -146,4 +185,5 @@ async def build(settings: Settings, **overrides: Any) -> App:
     app.handlers = handlers  # type: ignore[attr-defined]
     app.preferences = preferences  # type: ignore[attr-defined]
     app.templates = templates  # type: ignore[attr-defined]
+    app.push_devices = push_devices  # type: ignore[attr-defined]
     return app

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from kit.config import (
+    ROOT,
     AuthSettings,
     ConfigError,
     Env,
@@ -17,6 +19,10 @@ from kit.config import (
     number,
     string,
 )
+from kit.config import (
+    secret as env_secret,
+)
+from kit.ssrf import parse_networks
 
 NAME = "notification"
 # Development only (EMPORIUM_ENV=development): a fixed secret, so sealed messages and
@@ -33,6 +39,72 @@ class SmtpSettings:
     start_tls: bool = False
     sender: str = "Emporium <no-reply@emporium.local>"
     timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class WebPushSettings:
+    """Web Push (the push channel).
+
+    EMPORIUM_WEBPUSH_VAPID_PRIVATE_KEY   the VAPID key (PEM, or the raw P-256 scalar in
+                                         base64url). Required outside development; development
+                                         generates one into $EMPORIUM_VAR/notification/
+                                         vapid-private-key.pem and keeps it
+    EMPORIUM_WEBPUSH_SUBJECT             the VAPID `sub` claim: a mailto: or https: contact for
+                                         push services (the SMTP sender's address by default)
+    EMPORIUM_WEBPUSH_ALLOWED_CIDRS       development only: networks the SSRF guard lets push
+                                         endpoints reach although they are internal (the local
+                                         stack: 127.0.0.0/8, for the tests' push endpoint)
+    EMPORIUM_WEBPUSH_ALLOW_HTTP          development only: "true" accepts http:// endpoints
+    """
+
+    private_key: str = ""  # empty: the development key file
+    development_key_path: Path = ROOT / "var/notification/vapid-private-key.pem"
+    subject: str = "mailto:no-reply@emporium.local"
+    allowed_cidrs: str = ""
+    allow_http: bool = False
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, auth: AuthSettings, sender: str, env: Env = os.environ) -> WebPushSettings:
+        key = env_secret(env, "EMPORIUM_WEBPUSH_VAPID_PRIVATE_KEY")
+        cidrs = string(env, "EMPORIUM_WEBPUSH_ALLOWED_CIDRS", "")
+        allow_http = string(env, "EMPORIUM_WEBPUSH_ALLOW_HTTP", "false").lower() == "true"
+        if auth.production:
+            if key is None:
+                raise ConfigError(
+                    "EMPORIUM_WEBPUSH_VAPID_PRIVATE_KEY is required outside development"
+                )
+            if cidrs or allow_http:
+                raise ConfigError(
+                    "EMPORIUM_WEBPUSH_ALLOWED_CIDRS and EMPORIUM_WEBPUSH_ALLOW_HTTP are for "
+                    "development only"
+                )
+        try:
+            parse_networks(cidrs)
+        except ValueError as exc:
+            raise ConfigError(f"EMPORIUM_WEBPUSH_ALLOWED_CIDRS: {exc}") from None
+        address = sender.rpartition("<")[2].rstrip(">").strip() or "no-reply@emporium.local"
+        subject = string(env, "EMPORIUM_WEBPUSH_SUBJECT", f"mailto:{address}")
+        if not subject.startswith(("mailto:", "https:")):
+            raise ConfigError("EMPORIUM_WEBPUSH_SUBJECT must be a mailto: or https: URL")
+        if key is not None:
+            from services.notification.adapters.webpush import VapidKey
+
+            try:
+                VapidKey.parse(key.get_secret_value())
+            except ValueError as exc:
+                raise ConfigError(f"EMPORIUM_WEBPUSH_VAPID_PRIVATE_KEY {exc}") from None
+        return cls(
+            private_key=key.get_secret_value() if key is not None else "",
+            development_key_path=Path(string(env, "EMPORIUM_VAR", str(ROOT / "var")))
+            / "notification/vapid-private-key.pem",
+            subject=subject,
+            allowed_cidrs=cidrs,
+            allow_http=allow_http,
+        )
+
+    def __repr__(self) -> str:
+        return f"WebPushSettings(subject={self.subject!r}, allowed_cidrs={self.allowed_cidrs!r})"
 
 
 @dataclass(frozen=True)
@@ -54,6 +126,7 @@ class Settings:
                                           message created by this replica wakes them at once
     EMPORIUM_NOTIFICATION_SMS_SANDBOX     "true" (default in development) for the sandbox SMS
                                           provider with magic numbers
+    EMPORIUM_WEBPUSH_*                    Web Push: see WebPushSettings
     """
 
     server: ServerSettings
@@ -64,6 +137,7 @@ class Settings:
     user: ServerSettings
     smtp: SmtpSettings
     secret: str
+    web_push: WebPushSettings = WebPushSettings()
     shop_name: str = "Emporium"
     shop_url: str = "http://127.0.0.1:8080"
     public_api_url: str = "http://127.0.0.1:8080"
@@ -83,6 +157,7 @@ class Settings:
             if auth.production:
                 raise ConfigError("EMPORIUM_NOTIFICATION_SECRET is required in production")
             secret = DEVELOPMENT_SECRET
+        sender = string(env, "EMPORIUM_SMTP_SENDER", SmtpSettings.sender)
         gateway = f"http://127.0.0.1:{string(env, 'EMPORIUM_GATEWAY_PORT', '8080')}"
         return cls(
             server=ServerSettings.from_env(NAME, env),
@@ -97,9 +172,10 @@ class Settings:
                 username=string(env, "EMPORIUM_SMTP_USERNAME", ""),
                 password=string(env, "EMPORIUM_SMTP_PASSWORD", ""),
                 start_tls=string(env, "EMPORIUM_SMTP_STARTTLS", "false").lower() == "true",
-                sender=string(env, "EMPORIUM_SMTP_SENDER", SmtpSettings.sender),
+                sender=sender,
             ),
             secret=secret,
+            web_push=WebPushSettings.from_env(auth, sender, env),
             shop_name=string(env, "EMPORIUM_SHOP_NAME", "Emporium"),
             shop_url=string(env, "EMPORIUM_SHOP_URL", gateway).rstrip("/"),
             public_api_url=string(env, "EMPORIUM_PUBLIC_API_URL", gateway).rstrip("/"),

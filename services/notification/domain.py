@@ -102,6 +102,35 @@ class Recipient:
             return ZoneInfo("UTC")
 
 
+class Platform(enum.IntEnum):
+    """The push service a device is reached through (PushDevice.Platform)."""
+
+    FCM = 1
+    APNS = 2
+    WEB_PUSH = 3
+
+
+MAX_PUSH_DEVICES = 20  # per user
+
+
+@dataclass(frozen=True)
+class PushDevice:
+    """A browser (or app) that receives the push notifications of the user who registered it.
+
+    For Web Push, `endpoint` is the subscription's URL at the browser's push service, and
+    `p256dh` / `auth` its keys (base64url): the message is encrypted to them (RFC 8291)."""
+
+    id: str
+    user_id: str
+    platform: Platform
+    endpoint: str
+    p256dh: str = ""
+    auth: str = ""
+    display_name: str = ""
+    create_time: datetime | None = None
+    last_send_time: datetime | None = None
+
+
 @dataclass(frozen=True)
 class Subscription:
     subscribed: bool

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from emporium.notification.v1 import notification_service_pb2 as pb
-from emporium.notification.v1 import notification_service_pb2_grpc, push_device_pb2
+from emporium.notification.v1 import notification_service_pb2_grpc
 from google.protobuf import empty_pb2
 
 from kit import auth, errors, paging
@@ -17,6 +17,7 @@ from services.notification import mapping
 from services.notification.handlers import (
     NotificationHandlers,
     PreferenceHandlers,
+    PushDeviceHandlers,
     TemplateHandlers,
 )
 
@@ -41,10 +42,12 @@ class NotificationService(notification_service_pb2_grpc.NotificationServiceServi
         notifications: NotificationHandlers,
         preferences: PreferenceHandlers,
         templates: TemplateHandlers,
+        push_devices: PushDeviceHandlers,
     ) -> None:
         self.notifications = notifications
         self.preferences = preferences
         self.templates = templates
+        self.push_devices = push_devices
 
     # --- history ------------------------------------------------------------------------------
 
@@ -217,17 +220,40 @@ class NotificationService(notification_service_pb2_grpc.NotificationServiceServi
     # --- push devices -------------------------------------------------------------------------
 
     async def CreatePushDevice(self, request, context):
-        raise errors.FailedPrecondition("push is not configured on this deployment")
+        caller = auth.caller()
+        if not request.HasField("push_device"):
+            raise errors.InvalidArgument("push_device", "is required")
+        d = request.push_device
+        device = await self.push_devices.create(
+            caller,
+            platform=mapping.platform_of(d.platform),
+            endpoint=d.token,
+            p256dh=d.web_push_keys.p256dh,
+            auth=d.web_push_keys.auth,
+            display_name=d.display_name,
+        )
+        return mapping.push_device_to_proto(device)
 
     async def ListPushDevices(self, request, context):
-        auth.caller()
-        _page_size(request.page_size)
-        return pb.ListPushDevicesResponse(push_devices=list[push_device_pb2.PushDevice]())
+        caller = auth.caller()
+        size = _page_size(request.page_size)
+        scope = {"user_id": caller.user_id}
+        cursor = paging.decode_page_token(request.page_token, scope)
+        start = int(cursor.get("i", 0)) if isinstance(cursor, dict) else 0
+        found = await self.push_devices.list(caller)
+        page = found[start : start + size]
+        more = start + size < len(found)
+        return pb.ListPushDevicesResponse(
+            push_devices=[mapping.push_device_to_proto(d) for d in page],
+            next_page_token=paging.encode_page_token({"i": start + size}, scope) if more else "",
+        )
 
     async def DeletePushDevice(self, request, context):
-        raise errors.NotFound(
-            f"push device {_required_id(request.id)} does not exist", reason="PUSH_DEVICE_NOT_FOUND"
-        )
+        await self.push_devices.delete(auth.caller(), _required_id(request.id))
+        return empty_pb2.Empty()
+
+    async def GetWebPushConfig(self, request, context):
+        return pb.WebPushConfig(vapid_public_key=self.push_devices.web_push_config())
 
 
 def _missing(field: str):

@@ -38,7 +38,9 @@ from services.notification.domain import (
     Channel,
     Decision,
     Notification,
+    Platform,
     Preferences,
+    PushDevice,
     Recipient,
     Rendered,
     SendError,
@@ -51,6 +53,7 @@ from services.notification.ports import (
     FanOutRepository,
     NotificationRepository,
     PreferencesRepository,
+    PushDeviceRepository,
     RecipientRepository,
     TemplateRepository,
 )
@@ -615,10 +618,17 @@ class NotificationHandlers:
                     if n.id not in at_boundary
                 ]
                 count = await self.notifications.count_unread(user, Channel.IN_APP)
+                # Streamed to the user's open client = delivered (SENT -> DELIVERED), marked
+                # before they are yielded so the stream shows the state the history will show.
+                streamed = [n.id for n in new if n.state == State.SENT]
+                if streamed:
+                    await self.notifications.mark_delivered(streamed, self.clock.now())
                 for n in new:
                     if n.create_time > after:
                         after, at_boundary = n.create_time, set()
                     at_boundary.add(n.id)
+                    if n.state == State.SENT:
+                        n = replace(n, state=State.DELIVERED, deliver_time=self.clock.now())
                     yield n, count, version
                 if not new and version != seen_version:
                     yield None, count, version
@@ -779,6 +789,107 @@ def _topic_of(event_type: str) -> Topic:
     from services.notification.samples import TOPICS
 
     return TOPICS.get(event_type, Topic.UNSPECIFIED)
+
+
+class PushDeviceHandlers:
+    """The caller's push devices (Web Push subscriptions) and the VAPID public key.
+
+    `guard` is the SSRF guard (kit.ssrf.UrlGuard) every endpoint passes when it is registered
+    (the sender checks the address again at connect time); `vapid_public_key` is empty when
+    push is not configured, and then registering is FAILED_PRECONDITION."""
+
+    def __init__(
+        self,
+        *,
+        devices: PushDeviceRepository,
+        guard: Any,
+        vapid_public_key: str,
+        clock: Any,
+    ) -> None:
+        self.devices = devices
+        self.guard = guard
+        self.vapid_public_key = vapid_public_key
+        self.clock = clock
+
+    def web_push_config(self) -> str:
+        if not self.vapid_public_key:
+            raise errors.FailedPrecondition("web push is not configured on this deployment")
+        return self.vapid_public_key
+
+    async def create(
+        self,
+        caller: Principal,
+        *,
+        platform: Platform | None,
+        endpoint: str,
+        p256dh: str,
+        auth: str,
+        display_name: str,
+    ) -> PushDevice:
+        from services.notification.adapters.webpush import b64url_decode
+
+        v = errors.Violations()
+        v.check(platform is not None, "push_device.platform", "is required")
+        v.check(bool(endpoint.strip()), "push_device.token", "is required")
+        v.check(len(display_name) <= 100, "push_device.display_name", "is at most 100 characters")
+        v.raise_if_any()
+        if platform != Platform.WEB_PUSH:
+            raise errors.FailedPrecondition(
+                "only PLATFORM_WEB_PUSH is configured on this deployment"
+            )
+        self.web_push_config()
+
+        def key(value: str, size: int) -> bool:
+            try:
+                raw = b64url_decode(value.strip())
+            except ValueError:
+                return False
+            return len(raw) == size and (size != 65 or raw[0] == 4)
+
+        v.check(
+            key(p256dh, 65),
+            "push_device.web_push_keys.p256dh",
+            "must be the subscription's P-256 public key (65 bytes, base64url)",
+        )
+        v.check(
+            key(auth, 16),
+            "push_device.web_push_keys.auth",
+            "must be the subscription's 16-byte auth secret (base64url)",
+        )
+        v.raise_if_any()
+        # The SSRF guard: https, a public address (what the name resolves to, now).
+        target = await self.guard.check(endpoint.strip())
+        mine = await self.devices.list(caller.user_id)
+        existing = await self.devices.by_endpoint(target.url)
+        if len(mine) >= domain.MAX_PUSH_DEVICES and (
+            existing is None or existing.user_id != caller.user_id
+        ):
+            raise errors.ResourceExhausted(
+                f"at most {domain.MAX_PUSH_DEVICES} push devices per user: delete one first"
+            )
+        return await self.devices.register(
+            PushDevice(
+                id=str(uuid.uuid4()),
+                user_id=caller.user_id,
+                platform=Platform.WEB_PUSH,
+                endpoint=target.url,
+                p256dh=p256dh.strip(),
+                auth=auth.strip(),
+                display_name=display_name,
+                create_time=self.clock.now(),
+            )
+        )
+
+    async def list(self, caller: Principal) -> list[PushDevice]:
+        return await self.devices.list(caller.user_id)
+
+    async def delete(self, caller: Principal, device_id: str) -> None:
+        device = await self.devices.get(device_id)
+        if device is None or device.user_id != caller.user_id:
+            raise errors.NotFound(
+                f"push device {device_id} does not exist", reason="PUSH_DEVICE_NOT_FOUND"
+            )
+        await self.devices.delete(device_id)
 
 
 class PreferenceHandlers:

@@ -9,6 +9,7 @@ from emporium.notification.v1 import (
     notification_pb2,
     notification_preferences_pb2,
     notification_template_pb2,
+    push_device_pb2,
 )
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
@@ -17,7 +18,9 @@ from kit.mapping import timestamp
 from services.notification.domain import (
     Channel,
     Notification,
+    Platform,
     Preferences,
+    PushDevice,
     QuietHours,
     State,
     Subscription,
@@ -229,3 +232,26 @@ def struct_to_dict(value: struct_pb2.Struct | None) -> dict[str, Any] | None:
     if value is None or not value.fields:
         return None
     return json_format.MessageToDict(value)
+
+
+def platform_of(value: int) -> Platform | None:
+    """The domain platform of a PushDevice.Platform value; None when unset; INVALID_ARGUMENT
+    for a value this service does not know."""
+    if value == push_device_pb2.PushDevice.PLATFORM_UNSPECIFIED:
+        return None
+    try:
+        return Platform(value)
+    except ValueError:
+        raise errors.InvalidArgument("push_device.platform", "is not a known platform") from None
+
+
+def push_device_to_proto(d: PushDevice) -> push_device_pb2.PushDevice:
+    # The token (endpoint) and keys are INPUT_ONLY: never returned.
+    return push_device_pb2.PushDevice(
+        id=d.id,
+        user_id=d.user_id,
+        platform=int(d.platform),
+        display_name=d.display_name,
+        create_time=timestamp(d.create_time),
+        last_send_time=timestamp(d.last_send_time),
+    )

@@ -11,6 +11,7 @@ from services.notification.domain import (
     Channel,
     Notification,
     Preferences,
+    PushDevice,
     Recipient,
     Rendered,
     State,
@@ -82,6 +83,11 @@ class NotificationRepository(Protocol):
 
     async def inbox_version(self, user_id: str) -> int: ...
 
+    async def mark_delivered(self, notification_ids: Sequence[str], when: datetime) -> int:
+        """Moves those of the notifications still SENT to DELIVERED (deliver_time `when`);
+        returns how many changed. Read times and other states are left alone."""
+        ...
+
 
 class RecipientRepository(Protocol):
     """The projection of users (kit: UserRegistered, UserUpdated, UserSettingsUpdated ...)."""
@@ -129,6 +135,29 @@ class TemplateRepository(Protocol):
 class FanOutRepository(Protocol):
     async def record(self, source_event_id: str, events: Sequence[Event]) -> bool:
         """Stores the batch events of one announcement once; False if already recorded."""
+        ...
+
+
+class PushDeviceRepository(Protocol):
+    """The users' push devices, one per endpoint (a re-registered endpoint changes hands)."""
+
+    async def register(self, device: PushDevice) -> PushDevice:
+        """Stores `device`; when its endpoint is registered already, that record is given to
+        device.user_id with the new keys and name (its id kept) and returned instead."""
+        ...
+
+    async def get(self, device_id: str) -> PushDevice | None: ...
+
+    async def by_endpoint(self, endpoint: str) -> PushDevice | None: ...
+
+    async def list(self, user_id: str) -> list[PushDevice]:
+        """The user's devices, most recently registered first."""
+        ...
+
+    async def delete(self, device_id: str) -> bool: ...
+
+    async def sent(self, device_id: str, when: datetime) -> None:
+        """Records a push sent to the device."""
         ...
 
 

@@ -13,13 +13,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 from emporium.user.v1 import user_events_pb2
 
-from kit import mongo
+from kit import mongo, ssrf
 from kit.bus import Bus
 from kit.config import MongoSettings, RabbitSettings
 from kit.events import Event
@@ -27,17 +28,21 @@ from services.notification import bootstrap, rendering
 from services.notification.adapters import memory
 from services.notification.adapters import mongo as store
 from services.notification.adapters.email import SmtpEmailSender
+from services.notification.adapters.webpush import VapidKey, WebPushSender
 from services.notification.config import Settings
 from services.notification.domain import (
     Channel,
     Notification,
+    Platform,
     Preferences,
+    PushDevice,
     Rendered,
     SendError,
     State,
     Subscription,
     Topic,
 )
+from tests.push_receiver import PushReceiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -80,6 +85,7 @@ async def stores(request, db) -> dict:
             "preferences": memory.InMemoryPreferencesRepository(),
             "templates": memory.InMemoryTemplateRepository(),
             "fanouts": memory.InMemoryFanOutRepository(notifications.outbox),
+            "push_devices": memory.InMemoryPushDeviceRepository(),
         }
     notifications = await store.MongoNotificationRepository.open(db)
     return {
@@ -87,6 +93,7 @@ async def stores(request, db) -> dict:
         "preferences": store.MongoPreferencesRepository(db),
         "templates": store.MongoTemplateRepository(db),
         "fanouts": store.MongoFanOutRepository(db, notifications.outbox),
+        "push_devices": store.MongoPushDeviceRepository(db),
     }
 
 
@@ -170,6 +177,53 @@ async def test_anonymising_strips_a_users_history(stores):
     assert await repo.anonymise(user) == 1
     gone = await repo.get(n.id)
     assert (gone.user_id, gone.recipient, gone.subject, gone.body) == ("", "", "", "")
+
+
+async def test_only_sent_notifications_become_delivered(stores):
+    repo = stores["notifications"]
+    user = str(uuid.uuid4())
+    sent = _notification(user)
+    queued = _notification(user, channel=Channel.EMAIL, state=State.QUEUED, scheduled_time=T0)
+    await repo.add(sent)
+    await repo.add(queued)
+    later = T0 + timedelta(seconds=3)
+    assert await repo.mark_delivered([sent.id, queued.id], later) == 1
+    assert await repo.mark_delivered([sent.id], later) == 0
+    delivered = await repo.get(sent.id)
+    assert (delivered.state, delivered.deliver_time) == (State.DELIVERED, later)
+    assert (await repo.get(queued.id)).state == State.QUEUED
+
+
+def _device(user_id: str, endpoint: str = "", **fields) -> PushDevice:
+    defaults = dict(
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        platform=Platform.WEB_PUSH,
+        endpoint=endpoint or f"https://push.example.com/{uuid.uuid4()}",
+        p256dh="key",
+        auth="secret",
+        create_time=T0,
+    )
+    return PushDevice(**{**defaults, **fields})
+
+
+async def test_push_devices_are_one_per_endpoint_and_a_reregistered_one_changes_hands(stores):
+    devices = stores["push_devices"]
+    ada, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    first = await devices.register(_device(ada))
+    second = await devices.register(_device(ada, create_time=T0 + timedelta(seconds=1)))
+    assert [d.id for d in await devices.list(ada)] == [second.id, first.id]
+    moved = await devices.register(
+        _device(bob, first.endpoint, create_time=T0 + timedelta(seconds=2), p256dh="new")
+    )
+    assert (moved.id, moved.user_id, moved.p256dh) == (first.id, bob, "new")
+    assert [d.id for d in await devices.list(ada)] == [second.id]
+    assert (await devices.by_endpoint(first.endpoint)).user_id == bob
+    await devices.sent(second.id, T0 + timedelta(seconds=5))
+    assert (await devices.get(second.id)).last_send_time == T0 + timedelta(seconds=5)
+    assert await devices.delete(second.id)
+    assert not await devices.delete(second.id)
+    assert await devices.get(second.id) is None
 
 
 async def test_the_inbox_version_grows_with_each_change(stores):
@@ -281,6 +335,111 @@ async def test_a_550_rejection_is_permanent_and_a_closed_port_is_temporary(mailp
             n, Rendered("s", "b")
         )
     assert not refused.value.permanent
+
+
+# --- the push channel: the fake and Web Push to a local endpoint pass one contract ---------------
+
+
+class PushWorld:
+    """A push channel (`sender`), its devices, and what devices received (decrypted)."""
+
+    def __init__(self, kind: str, receiver: PushReceiver | None) -> None:
+        self.devices = memory.InMemoryPushDeviceRepository()
+        self.clock = memory.MovableClock()
+        self.receiver = receiver
+        if receiver is None:
+            self.sender = self.fake = memory.RecordingPushService(self.devices, self.clock)
+        else:
+            guard = ssrf.guard_from("127.0.0.0/8", allow_http=True)
+            self.sender = WebPushSender(
+                self.devices,
+                VapidKey.development(Path(f"/tmp/emporium-vapid-{SUFFIX}.pem")),
+                ssrf.GuardedHttp(guard),
+                subject="mailto:push@example.com",
+                clock=self.clock,
+            )
+
+    async def device(self, user_id: str, answer: int = 201) -> PushDevice:
+        path = uuid.uuid4().hex
+        if self.receiver is None:
+            endpoint = f"https://push.example.com/{path}"
+            self.fake.answers[endpoint] = answer
+            keys = ("p256dh", "auth")
+        else:
+            endpoint = self.receiver.endpoint(path)
+            self.receiver.answers[path] = answer
+            keys = (self.receiver.p256dh, self.receiver.auth_secret)
+        return await self.devices.register(
+            PushDevice(str(uuid.uuid4()), user_id, Platform.WEB_PUSH, endpoint, *keys)
+        )
+
+    def received(self, device: PushDevice) -> list[dict]:
+        if self.receiver is None:
+            return [m for e, m in self.fake.received if e == device.endpoint]
+        path = device.endpoint.rsplit("/", 1)[1]
+        return [r.message for r in self.receiver.received if r.path == path and r.message]
+
+
+@pytest_asyncio.fixture(loop_scope="module", params=["fake", "webpush"])
+async def push(request) -> AsyncIterator[PushWorld]:
+    receiver = await PushReceiver().start() if request.param == "webpush" else None
+    world = PushWorld(request.param, receiver)
+    yield world
+    if receiver is not None:
+        await world.sender.aclose()
+        await receiver.stop()
+
+
+async def test_a_push_reaches_every_device_of_the_user_decrypted(push):
+    user = str(uuid.uuid4())
+    phone, laptop = await push.device(user), await push.device(user)
+    n = _notification(user, channel=Channel.PUSH)
+    await push.sender.send(n, Rendered("Order confirmed", "Order o1 is confirmed."))
+    for device in (phone, laptop):
+        [message] = push.received(device)
+        assert (message["title"], message["body"]) == ("Order confirmed", "Order o1 is confirmed.")
+        assert message["notification_id"] == n.id
+        assert (await push.devices.get(device.id)).last_send_time == push.clock.now()
+
+
+async def test_a_gone_subscription_is_removed_and_without_devices_the_push_fails_for_good(push):
+    user = str(uuid.uuid4())
+    gone = await push.device(user, answer=410)
+    n = _notification(user, channel=Channel.PUSH)
+    with pytest.raises(SendError) as failed:
+        await push.sender.send(n, Rendered("t", "b"))
+    assert failed.value.permanent
+    assert "gone (410)" in failed.value.reason
+    assert await push.devices.get(gone.id) is None
+    with pytest.raises(SendError) as none_left:
+        await push.sender.send(n, Rendered("t", "b"))
+    assert none_left.value.permanent
+    assert none_left.value.reason == "no push device"
+
+
+async def test_a_busy_push_service_is_a_temporary_failure_and_keeps_the_device(push):
+    user = str(uuid.uuid4())
+    busy = await push.device(user, answer=429)
+    with pytest.raises(SendError) as failed:
+        await push.sender.send(_notification(user, channel=Channel.PUSH), Rendered("t", "b"))
+    assert not failed.value.permanent
+    assert await push.devices.get(busy.id) is not None
+
+
+async def test_web_push_carries_a_vapid_jwt_for_the_endpoints_origin():
+    receiver = await PushReceiver().start()
+    world = PushWorld("webpush", receiver)
+    try:
+        device = await world.device("u1")
+        await world.sender.send(_notification("u1", channel=Channel.PUSH), Rendered("t", "b"))
+        [got] = receiver.received
+        assert got.vapid["k"] == world.sender.vapid.public_key
+        assert got.vapid["sub"] == "mailto:push@example.com"
+        assert got.headers["TTL"]
+        assert device.endpoint.startswith(receiver.origin)
+    finally:
+        await world.sender.aclose()
+        await receiver.stop()
 
 
 # --- the service in-process -------------------------------------------------------------------

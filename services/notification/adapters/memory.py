@@ -6,6 +6,7 @@ test_notification_on_mongo.py); events go to a kit InMemoryOutbox.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,9 @@ from kit.outbox import InMemoryOutbox
 from services.notification.domain import (
     Channel,
     Notification,
+    Platform,
     Preferences,
+    PushDevice,
     Recipient,
     Rendered,
     SendError,
@@ -161,6 +164,44 @@ class InMemoryNotificationRepository:
     async def inbox_version(self, user_id: str) -> int:
         return self.inboxes.get(user_id, 0)
 
+    async def mark_delivered(self, notification_ids: Sequence[str], when: datetime) -> int:
+        count = 0
+        for nid in notification_ids:
+            n = self.items.get(nid)
+            if n is not None and n.state == State.SENT:
+                self.items[nid] = replace(n, state=State.DELIVERED, deliver_time=when)
+                count += 1
+        return count
+
+
+class InMemoryPushDeviceRepository:
+    def __init__(self) -> None:
+        self.items: dict[str, PushDevice] = {}
+
+    async def register(self, device: PushDevice) -> PushDevice:
+        existing = await self.by_endpoint(device.endpoint)
+        if existing is not None:
+            device = replace(device, id=existing.id, last_send_time=existing.last_send_time)
+        self.items[device.id] = device
+        return device
+
+    async def get(self, device_id: str) -> PushDevice | None:
+        return self.items.get(device_id)
+
+    async def by_endpoint(self, endpoint: str) -> PushDevice | None:
+        return next((d for d in self.items.values() if d.endpoint == endpoint), None)
+
+    async def list(self, user_id: str) -> list[PushDevice]:
+        mine = [d for d in self.items.values() if d.user_id == user_id]
+        return sorted(mine, key=lambda d: (d.create_time or datetime.min, d.id), reverse=True)
+
+    async def delete(self, device_id: str) -> bool:
+        return self.items.pop(device_id, None) is not None
+
+    async def sent(self, device_id: str, when: datetime) -> None:
+        if device_id in self.items:
+            self.items[device_id] = replace(self.items[device_id], last_send_time=when)
+
 
 class InMemoryRecipientRepository:
     def __init__(self) -> None:
@@ -291,6 +332,37 @@ class RecordingChannels:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append((notification, content))
+
+
+class RecordingPushService:
+    """The push channel's fake (ports.Channels for Channel.PUSH): answers as a push service
+    would, per endpoint (`answers`, 201 by default), through the same rules as WebPushSender
+    (adapters/webpush.py), and keeps what devices received, decrypted, in `received`."""
+
+    def __init__(self, devices: Any, clock: Any) -> None:
+        self.devices = devices
+        self.clock = clock
+        self.answers: dict[str, int] = {}
+        self.received: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(self, notification: Notification, content: Rendered) -> None:
+        from services.notification.adapters import webpush
+
+        devices = [
+            d
+            for d in await self.devices.list(notification.user_id)
+            if d.platform == Platform.WEB_PUSH
+        ]
+        if not devices:
+            raise SendError("no push device", permanent=True)
+        data = json.loads(webpush.payload(notification, content))
+        outcomes = []
+        for device in devices:
+            status = self.answers.get(device.endpoint, 201)
+            if 200 <= status < 300:
+                self.received.append((device.endpoint, data))
+            outcomes.append((device, webpush.decide(device, status, "")))
+        await webpush.settle(self.devices, outcomes, self.clock.now())
 
 
 class MovableClock:

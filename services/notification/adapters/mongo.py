@@ -22,7 +22,9 @@ from kit.outbox import MongoOutbox
 from services.notification.domain import (
     Channel,
     Notification,
+    Platform,
     Preferences,
+    PushDevice,
     QuietHours,
     Recipient,
     State,
@@ -48,6 +50,10 @@ INDEXES = {
     ],
     "fanouts": [],
     "inboxes": [],
+    "push_devices": [
+        IndexModel([("endpoint", ASCENDING)], name="endpoint", unique=True),
+        IndexModel([("user_id", ASCENDING), ("create_time", DESCENDING)], name="by_user"),
+    ],
 }
 
 
@@ -262,6 +268,82 @@ class MongoNotificationRepository:
     async def inbox_version(self, user_id: str) -> int:
         doc = await self._inboxes.find_one({"_id": user_id})
         return int(doc["version"]) if doc else 0
+
+    async def mark_delivered(self, notification_ids: Sequence[str], when: datetime) -> int:
+        if not notification_ids:
+            return 0
+        result = await self._c.update_many(
+            {"_id": {"$in": list(notification_ids)}, "state": int(State.SENT)},
+            {"$set": {"state": int(State.DELIVERED), "deliver_time": when}},
+        )
+        return result.modified_count
+
+
+# --- push devices -----------------------------------------------------------------------------
+
+
+def _device_of(doc: dict[str, Any]) -> PushDevice:
+    return PushDevice(
+        id=doc["_id"],
+        user_id=doc["user_id"],
+        platform=Platform(doc["platform"]),
+        endpoint=doc["endpoint"],
+        p256dh=doc.get("p256dh", ""),
+        auth=doc.get("auth", ""),
+        display_name=doc.get("display_name", ""),
+        create_time=_aware(doc.get("create_time")),
+        last_send_time=_aware(doc.get("last_send_time")),
+    )
+
+
+class MongoPushDeviceRepository:
+    """One document per endpoint (unique index): registering a known endpoint updates it."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._c = db["push_devices"]
+
+    async def register(self, device: PushDevice) -> PushDevice:
+        fields = {
+            "user_id": device.user_id,
+            "platform": int(device.platform),
+            "p256dh": device.p256dh,
+            "auth": device.auth,
+            "display_name": device.display_name,
+            "create_time": device.create_time,
+        }
+        for _ in range(2):  # a concurrent first registration of the endpoint: update it then
+            try:
+                doc = await self._c.find_one_and_update(
+                    {"endpoint": device.endpoint},
+                    {"$set": fields, "$setOnInsert": {"_id": device.id}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+                return _device_of(doc)
+            except DuplicateKeyError:
+                continue
+        raise RuntimeError(f"cannot register push endpoint {device.endpoint!r}")
+
+    async def get(self, device_id: str) -> PushDevice | None:
+        doc = await self._c.find_one({"_id": device_id})
+        return _device_of(doc) if doc else None
+
+    async def by_endpoint(self, endpoint: str) -> PushDevice | None:
+        doc = await self._c.find_one({"endpoint": endpoint})
+        return _device_of(doc) if doc else None
+
+    async def list(self, user_id: str) -> list[PushDevice]:
+        found = self._c.find({"user_id": user_id}).sort(
+            [("create_time", DESCENDING), ("_id", DESCENDING)]
+        )
+        return [_device_of(d) async for d in found]
+
+    async def delete(self, device_id: str) -> bool:
+        result = await self._c.delete_one({"_id": device_id})
+        return result.deleted_count > 0
+
+    async def sent(self, device_id: str, when: datetime) -> None:
+        await self._c.update_one({"_id": device_id}, {"$set": {"last_send_time": when}})
 
 
 # --- recipients -------------------------------------------------------------------------------

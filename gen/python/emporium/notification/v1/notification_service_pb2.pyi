@@ -251,3 +251,13 @@ class DeletePushDeviceRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetWebPushConfigRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WebPushConfig(_message.Message):
+    __slots__ = ("vapid_public_key",)
+    VAPID_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    vapid_public_key: str
+    def __init__(self, vapid_public_key: _Optional[str] = ...) -> None: ...

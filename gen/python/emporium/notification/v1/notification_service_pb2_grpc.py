@@ -147,6 +147,11 @@ class NotificationServiceStub:
                 request_serializer=emporium_dot_notification_dot_v1_dot_notification__service__pb2.DeletePushDeviceRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.GetWebPushConfig = channel.unary_unary(
+                '/emporium.notification.v1.NotificationService/GetWebPushConfig',
+                request_serializer=emporium_dot_notification_dot_v1_dot_notification__service__pb2.GetWebPushConfigRequest.SerializeToString,
+                response_deserializer=emporium_dot_notification_dot_v1_dot_notification__service__pb2.WebPushConfig.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -358,6 +363,15 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWebPushConfig(self, request, context):
+        """Returns what a browser needs to subscribe to Web Push: the shop's VAPID public key (the
+        applicationServerKey of PushManager.subscribe()). Public: no token needed. Returns
+        FAILED_PRECONDITION if Web Push is not configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -460,6 +474,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.DeletePushDevice,
                     request_deserializer=emporium_dot_notification_dot_v1_dot_notification__service__pb2.DeletePushDeviceRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetWebPushConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebPushConfig,
+                    request_deserializer=emporium_dot_notification_dot_v1_dot_notification__service__pb2.GetWebPushConfigRequest.FromString,
+                    response_serializer=emporium_dot_notification_dot_v1_dot_notification__service__pb2.WebPushConfig.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1010,6 +1029,33 @@ class NotificationService:
             '/emporium.notification.v1.NotificationService/DeletePushDevice',
             emporium_dot_notification_dot_v1_dot_notification__service__pb2.DeletePushDeviceRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebPushConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emporium.notification.v1.NotificationService/GetWebPushConfig',
+            emporium_dot_notification_dot_v1_dot_notification__service__pb2.GetWebPushConfigRequest.SerializeToString,
+            emporium_dot_notification_dot_v1_dot_notification__service__pb2.WebPushConfig.FromString,
             options,
             channel_credentials,
             insecure,

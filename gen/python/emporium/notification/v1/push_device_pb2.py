@@ -26,13 +26,17 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*emporium/notification/v1/push_device.proto\x12\x18\x65mporium.notification.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x02\n\nPushDevice\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x46\n\x08platform\x18\x03 \x01(\x0e\x32-.emporium.notification.v1.PushDevice.PlatformB\x05\xe2\x41\x02\x02\x05\x12\x15\n\x05token\x18\x04 \x01(\tB\x06\xe2\x41\x03\x02\x05\x04\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_send_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"I\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x10\n\x0cPLATFORM_FCM\x10\x01\x12\x11\n\rPLATFORM_APNS\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*emporium/notification/v1/push_device.proto\x12\x18\x65mporium.notification.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x04\n\nPushDevice\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x46\n\x08platform\x18\x03 \x01(\x0e\x32-.emporium.notification.v1.PushDevice.PlatformB\x05\xe2\x41\x02\x02\x05\x12\x15\n\x05token\x18\x04 \x01(\tB\x06\xe2\x41\x03\x02\x05\x04\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_send_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12N\n\rweb_push_keys\x18\x08 \x01(\x0b\x32\x30.emporium.notification.v1.PushDevice.WebPushKeysB\x05\xe2\x41\x02\x05\x04\x1a\x37\n\x0bWebPushKeys\x12\x14\n\x06p256dh\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x61uth\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x10\n\x0cPLATFORM_FCM\x10\x01\x12\x11\n\rPLATFORM_APNS\x10\x02\x12\x15\n\x11PLATFORM_WEB_PUSH\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'emporium.notification.v1.push_device_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PUSHDEVICE_WEBPUSHKEYS'].fields_by_name['p256dh']._loaded_options = None
+  _globals['_PUSHDEVICE_WEBPUSHKEYS'].fields_by_name['p256dh']._serialized_options = b'\342A\001\002'
+  _globals['_PUSHDEVICE_WEBPUSHKEYS'].fields_by_name['auth']._loaded_options = None
+  _globals['_PUSHDEVICE_WEBPUSHKEYS'].fields_by_name['auth']._serialized_options = b'\342A\001\002'
   _globals['_PUSHDEVICE'].fields_by_name['id']._loaded_options = None
   _globals['_PUSHDEVICE'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_PUSHDEVICE'].fields_by_name['user_id']._loaded_options = None
@@ -45,8 +49,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUSHDEVICE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_PUSHDEVICE'].fields_by_name['last_send_time']._loaded_options = None
   _globals['_PUSHDEVICE'].fields_by_name['last_send_time']._serialized_options = b'\342A\001\003'
+  _globals['_PUSHDEVICE'].fields_by_name['web_push_keys']._loaded_options = None
+  _globals['_PUSHDEVICE'].fields_by_name['web_push_keys']._serialized_options = b'\342A\002\005\004'
   _globals['_PUSHDEVICE']._serialized_start=139
-  _globals['_PUSHDEVICE']._serialized_end=497
-  _globals['_PUSHDEVICE_PLATFORM']._serialized_start=424
-  _globals['_PUSHDEVICE_PLATFORM']._serialized_end=497
+  _globals['_PUSHDEVICE']._serialized_end=657
+  _globals['_PUSHDEVICE_WEBPUSHKEYS']._serialized_start=504
+  _globals['_PUSHDEVICE_WEBPUSHKEYS']._serialized_end=559
+  _globals['_PUSHDEVICE_PLATFORM']._serialized_start=561
+  _globals['_PUSHDEVICE_PLATFORM']._serialized_end=657
 # @@protoc_insertion_point(module_scope)
