@@ -8,7 +8,8 @@ from `kit.topology.QUEUES` and the event types it owns (`kit.events.owner`):
     write      the events exchange and the dead-letter exchange, its own queues (a failed
                message is parked in its own retry queue through the default exchange)
     read       its own queues, and the events / dead-letter exchanges (binding its queue)
-    topic      on `emporium.events` it may publish only the routing keys of the events it owns
+    topic      on `emporium.events` it may publish only the routing keys of the events it owns,
+               and bind its queues only to the keys the topology gives them
 
 A publish carries the AMQP `user_id` property (kit.bus sets it to the connection's user), and
 RabbitMQ refuses a publish whose `user_id` differs from the authenticated user. So a consumer
@@ -105,7 +106,8 @@ class RabbitPermissions:
     configure: str
     write: str
     read: str
-    # Routing keys it may publish to the events exchange (RabbitMQ topic permission).
+    # Routing keys it may publish to the events exchange, and bind its queues to (RabbitMQ
+    # topic permissions: a binding's key is checked against read).
     topic_write: str
     topic_read: str = "^$"
 
@@ -123,6 +125,7 @@ def rabbitmq_permissions(
     """
     own = [rf"{re.escape(service)}(\.retry\.[0-9]+|\.dlq)?"] if service in queues else []
     owned = sorted(t for t in topology.all_events() if owner(t) == service)
+    consumed = sorted(queues.get(service, ()))
     exchanges = [re.escape(EVENTS_EXCHANGE)]
     if own:
         exchanges.append(re.escape(DEAD_LETTER_EXCHANGE))
@@ -136,6 +139,8 @@ def rabbitmq_permissions(
         write=either([*exchanges, *(["amq\\.default"] if own else []), *own]),
         read=either([*exchanges, *own] if own else []),
         topic_write=f"^({_alternatives(owned)})$" if owned else "^$",
+        # Binding a queue to a topic exchange is checked against topic read: its own keys.
+        topic_read=f"^({_alternatives(consumed)})$" if consumed else "^$",
     )
 
 

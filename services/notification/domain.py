@@ -215,6 +215,15 @@ def plan(
     topic = message.topic
     transactional = topic in TRANSACTIONAL_TOPICS
     sub = None if topic == Topic.ACCOUNT else prefs.subscription(topic)
+    if (
+        topic == Topic.NEW_PRODUCTS
+        and sub is not None
+        and sub.category_ids
+        and not set(sub.category_ids) & set(message.category_ids)
+    ):
+        # Not a message for this user at all, so nothing to record: a skip per channel,
+        # subscriber and product would grow the history by the catalog times the audience.
+        return []
     decisions: list[Decision] = []
     for channel in channels:
         reason = ""
@@ -226,13 +235,6 @@ def plan(
             reason = f"not subscribed to {topic.name.lower()}"
         elif sub is not None and sub.channels and channel not in sub.channels:
             reason = f"{channel.name.lower()} not chosen for {topic.name.lower()}"
-        elif (
-            topic == Topic.NEW_PRODUCTS
-            and sub is not None
-            and sub.category_ids
-            and not set(sub.category_ids) & set(message.category_ids)
-        ):
-            reason = "product not in the subscribed categories"
         elif channel in (Channel.SMS,) and not recipient.phone_number:
             reason = "no phone number"
         if reason:

@@ -59,6 +59,18 @@ def test_a_service_may_publish_only_the_routing_keys_of_the_events_it_owns():
     assert allowed(catalog, "emporium.catalog.v1.StockReserved")
 
 
+def test_a_service_may_bind_its_queue_to_the_events_it_consumes_and_no_other():
+    # RabbitMQ checks a binding's key against the topic read permission: the stack's cart
+    # died at start with ACCESS_REFUSED binding emporium.catalog.v1.ProductArchived.
+    for service in accounts.services():
+        topic = accounts.rabbitmq_permissions(service).topic_read
+        consumed = set(topology.QUEUES.get(service, ()))
+        for event in topology.all_events():
+            assert allowed(topic, event) == (event in consumed), (service, event)
+    cart = accounts.rabbitmq_permissions("cart").topic_read
+    assert allowed(cart, "emporium.catalog.v1.ProductArchived")
+
+
 def test_a_publisher_without_a_queue_may_only_write_to_the_events_exchange():
     perms = accounts.rabbitmq_permissions("user")
     assert perms.configure == "^$"

@@ -376,10 +376,10 @@ async def test_a_new_product_reaches_its_subscribers_in_batches_and_nobody_else(
     for user in subscribers:
         assert len([1 for n, c in world.sent_to(user.email) if "Kettle" in c.subject]) == 1
     assert not [1 for n, c in world.sent_to(outsider.email) if "Kettle" in c.subject]
-    picky_email = [
-        n for n in await picky.list() if n.channel == N.CHANNEL_EMAIL and "Kettle" in n.subject
-    ]
-    assert [n.state for n in picky_email] == [N.STATE_SKIPPED_BY_PREFERENCE]
+    # A product outside the subscribed categories is no message for them: nothing in their
+    # history (a record per channel, subscriber and product wrote 17 000 documents in one e2e
+    # run and slowed every claim on FerretDB to seconds).
+    assert not [n for n in await picky.list() if "Kettle" in n.subject]
 
 
 async def test_the_one_click_unsubscribe_link_turns_off_that_topic_only_without_signing_in(world):
