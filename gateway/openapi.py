@@ -5,8 +5,9 @@
 - a bearer JWT security scheme, and on every operation the `security` its RPC's access option
   says (none on ACCESS_PUBLIC ones, so Swagger UI's Authorize applies where it is needed);
 - the error responses each RPC can return, each a google.rpc.Status: 400 (any malformed
-  request) and 429 (rate limits) everywhere, 401 where a token is needed, 403 on admin RPCs
-  and where the RPC's comment names PERMISSION_DENIED, 404 / 409 where it names NOT_FOUND /
+  request), 401 (a bad token, also on public RPCs when one is sent) and 429 (rate limits)
+  everywhere, 403 on admin RPCs and where the RPC's comment names PERMISSION_DENIED, 404 / 409
+  where it names NOT_FOUND /
   ALREADY_EXISTS or ABORTED, and 5XX (the service or the gateway failed), in place of the
   generator's catch-all `default`, so a client (and Schemathesis) knows every status to expect;
 - server streams (the Watch* feeds) described as what the gateway sends: one JSON object per
@@ -14,7 +15,7 @@
   type stays application/json, the Content-Type Envoy's transcoder sends;
 - raw bodies (google.api.HttpBody) as the bytes they are over REST: a request body field of
   that type takes the request's bytes of any media type, and an RPC returning one answers with
-  its own Content-Type (an image, the JWK Set), not a JSON object;
+  its own Content-Type (an image), not a JSON object; the JWK Set as the JSON it is;
 - google.type.Date as the object the API speaks ({year, month, day}), not a date string.
 
 `make gen` runs it after the generator, so `make gen-check` covers its output too.
@@ -84,6 +85,26 @@ def _streams(descriptor_set: Path) -> set[str]:
 
 HTTP_BODY = ".google.api.HttpBody"
 BINARY = {"schema": {"type": "string", "format": "binary"}}
+# Raw bodies that are JSON documents of a standard of their own, described as what they are.
+JWK_SET = {
+    "type": "object",
+    "description": "The public keys that verify access tokens (a JWK Set, RFC 7517).",
+    "required": ["keys"],
+    "properties": {
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kty", "kid"],
+                "properties": {
+                    name: {"type": "string"}
+                    for name in ("kty", "crv", "x", "y", "kid", "alg", "use")
+                },
+            },
+        }
+    },
+}
+RAW_JSON = {"UserService_GetJwks": JWK_SET}
 
 
 def _raw_bodies(descriptor_set: Path) -> tuple[set[str], set[str]]:
@@ -115,9 +136,9 @@ STREAM = (
 
 
 def _errors(access: int, description: str) -> list[str]:
-    codes = ["400"]
-    if access != access_pb2.ACCESS_PUBLIC:
-        codes.append("401")
+    # 401 everywhere: a public operation checks a token when one is sent (an expired or
+    # revoked one is refused), and sign-in answers wrong credentials with it.
+    codes = ["400", "401"]
     if access == access_pb2.ACCESS_ADMIN or "PERMISSION_DENIED" in description:
         codes.append("403")
     if "NOT_FOUND" in description:
@@ -169,7 +190,12 @@ def complete(
             if operation.get("operationId") in raw[0] and "requestBody" in operation:
                 operation["requestBody"]["content"] = {"*/*": dict(BINARY)}
             if operation.get("operationId") in raw[1] and "200" in responses:
-                responses["200"]["content"] = {"*/*": dict(BINARY)}
+                document_schema = RAW_JSON.get(operation.get("operationId", ""))
+                responses["200"]["content"] = (
+                    {"application/json": {"schema": document_schema}}
+                    if document_schema
+                    else {"*/*": dict(BINARY)}
+                )
             for code in _errors(declared, operation.get("description", "")):
                 responses[code] = {
                     "description": ERRORS[code],

@@ -72,7 +72,9 @@ def test_every_operation_declares_bearer_security_unless_its_rpc_is_public(opena
         access = auth.access_of(f"/emporium.{package}.v1.{service}/{method}")
         expected = [] if access == access_pb2.ACCESS_PUBLIC else [{"bearerAuth": []}]
         assert operation["security"] == expected, name
-        assert ("401" in operation["responses"]) == bool(expected), name
+        # A public operation still refuses a bad token when one is sent (Schemathesis found
+        # the undocumented 401 of GET /v1/products with a revoked token).
+        assert "401" in operation["responses"], name
 
 
 def test_every_operation_documents_400_and_429_and_the_codes_its_comment_names(openapi_path):
@@ -111,4 +113,8 @@ def test_raw_bodies_are_documented_as_bytes_of_any_media_type(openapi_path):
 
     assert operations["CatalogService_UploadProductImage"]["requestBody"]["content"] == binary
     assert operations["CatalogService_GetProductImage"]["responses"]["200"]["content"] == binary
-    assert operations["UserService_GetJwks"]["responses"]["200"]["content"] == binary
+    # The JWK Set is a JSON document (Schemathesis flagged it as not the binary string it was
+    # declared as).
+    jwks = operations["UserService_GetJwks"]["responses"]["200"]["content"]
+    assert list(jwks) == ["application/json"]
+    assert jwks["application/json"]["schema"]["required"] == ["keys"]
