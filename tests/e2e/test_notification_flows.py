@@ -379,6 +379,40 @@ def test_subscribers_hear_of_a_new_product_and_one_click_unsubscribes_that_topic
     assert forged.status_code == 400
 
 
+# --- 4. reviews -------------------------------------------------------------------------------
+
+
+def test_a_review_of_a_sellers_product_emails_the_seller_with_the_product_and_rating(
+    api, admin, mail, checkout
+):
+    seller, shopper = User(api), User(api)
+    title = f"E2E review kettle {secrets.token_hex(4)}"
+    body = {
+        "sku": f"E2E-REV-{secrets.token_hex(5).upper()}",
+        "title": title,
+        "price": {"currency_code": "USD", "units": "30", "nanos": 0},
+        "weight_grams": 700,
+        "seller_id": _user_id(seller),
+        "state": "STATE_DRAFT",
+    }
+    created = ok(
+        api.post("/v1/products", params={"request_id": str(uuid.uuid4())}, json=body, headers=admin)
+    )
+    ok(api.post(f"/v1/products/{created['id']}:publish", json={}, headers=admin))
+    review = {"rating": 4, "title": "Quiet and quick", "body": "Boils a litre in two minutes."}
+    ok(api.post(f"/v1/products/{created['id']}/reviews", json=review, headers=shopper.headers))
+    notice = _until(
+        lambda: [m for m in mail.to(seller.email) if title in m["Subject"]],
+        what="the review email to the seller",
+    )
+    assert [m["Subject"] for m in notice] == [f"New 4-star review of {title}"]
+    text = mail.body(notice[0]["ID"])["Text"]
+    assert "4 out of 5" in text
+    assert "Quiet and quick" in text
+    assert "Boils a litre in two minutes." in text
+    assert not [m for m in mail.to(shopper.email) if title in m["Subject"]]
+
+
 # --- 6. faults ---------------------------------------------------------------------------------
 
 
