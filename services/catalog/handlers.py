@@ -24,10 +24,11 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import cachetools
 from emporium.catalog.v1 import catalog_events_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2
@@ -75,6 +76,8 @@ MAX_BATCH = 100
 TTL_MIN = timedelta(minutes=1)
 TTL_MAX = timedelta(hours=24)
 ORDER_ID_MAX = 100
+# What a stock change returns when it lost the race to its row too often.
+CONTENDED = object()
 
 
 class InsufficientStock(errors.FailedPrecondition):
@@ -177,6 +180,12 @@ class CatalogHandlers:
     # The contract has no low-stock event: StockLevelChanged carries the levels before and
     # after, from which consumers apply their own threshold; the service logs this one.
     low_stock_threshold: int = 5
+    # This process's turns at each product's stock row, and the level it last wrote to each
+    # (see _change_stock).
+    _stock_turns: retry.KeyedLock = field(default_factory=retry.KeyedLock, init=False, repr=False)
+    _stock_written: cachetools.LRUCache[str, StockLevel] = field(
+        default_factory=lambda: cachetools.LRUCache(maxsize=10_000), init=False, repr=False
+    )
 
     def _note_low_stock(self, previous: int, level: StockLevel) -> None:
         if previous > self.low_stock_threshold >= level.available:
@@ -609,33 +618,36 @@ class CatalogHandlers:
         done = await self.stock.find_adjustment(product.id, request_id)
         if done is not None:
             return StockLevel(product.id, done.on_hand, done.reserved, update_time=done.stock_time)
-        for attempt in range(self.cas_attempts):
-            level = await self.stock.get(product.id)
-            if level.adjusted_by(request_id):
-                # Applied by an earlier attempt that died before it recorded the adjustment
-                # (other adjustments may have come since): record it, apply nothing again.
-                after = level
-                before = replace(level, on_hand=level.on_hand - (delta or 0))
-                break
-            target = on_hand if on_hand is not None else level.on_hand + (delta or 0)
-            if target < level.reserved:
-                raise errors.FailedPrecondition(
-                    f"{level.reserved} units are reserved; on hand cannot go to {target}"
+        async with self._stock_turns.hold(product.id):
+            for attempt in range(self.cas_attempts):
+                level = await self.stock.get(product.id)
+                if level.adjusted_by(request_id):
+                    # Applied by an earlier attempt that died before it recorded the adjustment
+                    # (other adjustments may have come since): record it, apply nothing again.
+                    after = level
+                    before = replace(level, on_hand=level.on_hand - (delta or 0))
+                    break
+                target = on_hand if on_hand is not None else level.on_hand + (delta or 0)
+                if target < level.reserved:
+                    raise errors.FailedPrecondition(
+                        f"{level.reserved} units are reserved; on hand cannot go to {target}"
+                    )
+                after = replace(
+                    level,
+                    on_hand=target,
+                    update_time=self.clock.now(),
+                    last_adjustment=request_id,
+                    recent_adjustments=level.remembering(request_id, self.clock.now()),
+                    version=level.version + 1,
                 )
-            after = replace(
-                level,
-                on_hand=target,
-                update_time=self.clock.now(),
-                last_adjustment=request_id,
-                recent_adjustments=level.remembering(request_id, self.clock.now()),
-                version=level.version + 1,
-            )
-            if await self.stock.compare_and_set(after, level.version):
-                before = level
-                break
-            await self._backoff(attempt)
-        else:
-            raise errors.Aborted("the stock changed concurrently too often; retry")
+                if await self.stock.compare_and_set(after, level.version):
+                    self._stock_written[product.id] = after
+                    before = level
+                    break
+                self._stock_written.pop(product.id, None)
+                await self._backoff(attempt)
+            else:
+                raise errors.Aborted("the stock changed concurrently too often; retry")
         now = self.clock.now()
         adjustment = StockAdjustment(
             id=domain.new_id(),
@@ -775,7 +787,7 @@ class CatalogHandlers:
                 return await self._fail(
                     reservation, await self._shortages(reservation) or [outcome]
                 )
-            if outcome == "contended":
+            if outcome is CONTENDED:
                 if await self.reservations.delete_pending(reservation.order_id):
                     await self._give_back(reservation)
                     raise errors.Aborted(
@@ -832,51 +844,76 @@ class CatalogHandlers:
 
     async def _hold(self, order_id: str, line: Line) -> tuple[int, StockLevel] | Shortage | Any:
         """Holds a line's units: (previous available, new level), None if already held,
-        a Shortage, or "contended" when the retries ran out."""
-        for attempt in range(self.cas_attempts):
-            level = await self.stock.get(line.product_id)
+        a Shortage, or CONTENDED when the retries ran out."""
+
+        def hold(level: StockLevel) -> StockLevel | Shortage | None:
             if order_id in level.holds:
                 return None
             if level.available < line.quantity:
                 return Shortage(line.product_id, line.quantity, level.available)
-            new = replace(
+            return replace(
                 level,
                 reserved=level.reserved + line.quantity,
                 holds={**level.holds, order_id: line.quantity},
                 version=level.version + 1,
                 update_time=self.clock.now(),
             )
-            if await self.stock.compare_and_set(new, level.version):
-                return (level.available, new)
-            await self._backoff(attempt)
-        return "contended"
+
+        return await self._change_stock(line.product_id, hold, self.cas_attempts)
 
     async def _unhold(
         self, order_id: str, product_id: str, *, commit: bool
     ) -> tuple[int, StockLevel] | None:
         """Drops an order's hold on a product (and, committing, its units on hand); None if
-        it held nothing there. Retried until it sticks: giving back must not be skipped."""
-        attempt = 0
-        while True:
-            level = await self.stock.get(product_id)
+        it held nothing there. Retried far longer than a hold: giving back must not be skipped."""
+
+        def unhold(level: StockLevel) -> StockLevel | None:
             quantity = level.holds.get(order_id)
             if quantity is None:
                 return None
-            holds = {k: v for k, v in level.holds.items() if k != order_id}
-            new = replace(
+            return replace(
                 level,
                 reserved=max(0, level.reserved - quantity),
                 on_hand=level.on_hand - quantity if commit else level.on_hand,
-                holds=holds,
+                holds={k: v for k, v in level.holds.items() if k != order_id},
                 version=level.version + 1,
                 update_time=self.clock.now(),
             )
-            if await self.stock.compare_and_set(new, level.version):
-                return (level.available, new)
-            await self._backoff(attempt)
-            attempt += 1
-            if attempt > self.cas_attempts * 5:
-                raise errors.Aborted(f"the stock of {product_id} is too contended; retry")
+
+        outcome = await self._change_stock(product_id, unhold, self.cas_attempts * 5)
+        if outcome is CONTENDED:
+            raise errors.Aborted(f"the stock of {product_id} is too contended; retry")
+        return outcome
+
+    async def _change_stock(
+        self, product_id: str, change: Callable[[StockLevel], Any], attempts: int
+    ) -> tuple[int, StockLevel] | Any:
+        """Writes `change(level)` by compare-and-set until it sticks: (previous available, new
+        level) once written; whatever else `change` returns (nothing to write) as it is; CONTENDED
+        after `attempts` lost races.
+
+        This process's tasks take turns at a product, and the level it last wrote there is the
+        first guess, so a best seller's hold costs one conditional write and no read. A guess
+        can only be wrong about the version, which the compare-and-set catches; an answer that
+        writes nothing is only given on a level read from the store."""
+        async with self._stock_turns.hold(product_id):
+            level = self._stock_written.get(product_id)
+            fresh = level is None
+            if level is None:
+                level = await self.stock.get(product_id)
+            for attempt in range(attempts):
+                new = change(level)
+                if isinstance(new, StockLevel):
+                    if await self.stock.compare_and_set(new, level.version):
+                        self._stock_written[product_id] = new
+                        return (level.available, new)
+                    self._stock_written.pop(product_id, None)
+                    if fresh:
+                        await self._backoff(attempt)
+                elif fresh:
+                    return new
+                level, fresh = await self.stock.get(product_id), True
+            return CONTENDED
 
     async def _give_back(self, reservation: Reservation, *, commit: bool = False) -> list:
         changes = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -494,6 +495,31 @@ async def test_concurrent_reservations_never_oversell(client):
     assert len(won) == 10
     stock = await client.stock(product.id)
     assert (stock.reserved_quantity, stock.available_quantity) == (10, 0)
+
+
+async def test_a_best_sellers_concurrent_holds_take_turns_instead_of_racing(client):
+    """One process's reservations of one product take turns at its stock row, each starting
+    from the level the process last wrote: no compare-and-set lost to a sibling task, and no
+    read besides each reservation's availability check."""
+    product = await client.stocked(100)
+    repository = client.fakes["stock"]
+    calls = Counter()
+
+    def counted(name: str, method: Any) -> Any:
+        async def call(*args: Any) -> Any:
+            await asyncio.sleep(0)  # a store's round trip: other tasks run meanwhile
+            result = await method(*args)
+            calls[name if result is not False else "lost"] += 1
+            return result
+
+        return call
+
+    repository.get = counted("read", repository.get)
+    repository.compare_and_set = counted("written", repository.compare_and_set)
+    await asyncio.gather(*(client.reserve(f"order-h{i}", (product.id, 1)) for i in range(20)))
+    assert calls == {"read": 20, "written": 20}
+    stock = await client.stock(product.id)
+    assert (stock.on_hand_quantity, stock.reserved_quantity) == (100, 20)
 
 
 async def test_release_gives_stock_back_exactly_once_and_commit_takes_it_for_good(client):

@@ -48,3 +48,37 @@ async def test_cancelling_the_task_stops_the_retries() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert calls > 1
+
+
+async def test_tasks_holding_one_key_take_turns_and_other_keys_do_not_wait() -> None:
+    locks = retry.KeyedLock()
+    inside: dict[str, int] = {"a": 0, "b": 0}
+    most: dict[str, int] = {"a": 0, "b": 0}
+    order: list[str] = []
+
+    async def change(key: str, name: str) -> None:
+        async with locks.hold(key):
+            inside[key] += 1
+            most[key] = max(most[key], inside[key])
+            order.append(name)
+            await asyncio.sleep(0.01)
+            inside[key] -= 1
+
+    await asyncio.gather(
+        *(change("a", f"a{i}") for i in range(5)), *(change("b", f"b{i}") for i in range(5))
+    )
+    assert most == {"a": 1, "b": 1}
+    # b's first turn does not wait for all of a's: the keys are independent.
+    assert order.index("b0") < order.index("a1")
+    assert len(locks) == 0  # nothing kept once nobody holds or waits
+
+
+async def test_a_failure_inside_releases_the_key() -> None:
+    locks = retry.KeyedLock()
+    with pytest.raises(RuntimeError):
+        async with locks.hold("a"):
+            raise RuntimeError("boom")
+    async with asyncio.timeout(1):
+        async with locks.hold("a"):
+            pass
+    assert len(locks) == 0
