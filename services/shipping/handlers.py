@@ -531,6 +531,11 @@ class ShippingHandlers:
             if current is None:
                 raise errors.NotFound(f"shipment {shipment_id!r} does not exist")
             current = await self._caught_up(current)
+            if current.announced < current.version:
+                # A newer change came meanwhile, not announced yet: its tracking event may be
+                # this request's. Look again once it is.
+                await retry.contention_pause(attempt)
+                continue
             done = await self.shipments.event_by_request(shipment_id, request_id)
             if done is not None:
                 return done
@@ -676,13 +681,16 @@ class ShippingHandlers:
             request_id="label-created",
         )
         change = Change((self._event(mapping.shipment_created(shipment), shipment),), tracking)
-        if await self.shipments.create(shipment, change):
+        created = await self.shipments.create(shipment, change)
+        if created:
             log.info("shipment %s created for order %s", shipment.id, order_id)
             await self._notify()
         # An OrderCancelled handled meanwhile saw no shipment: cancel it here.
         details = await self.orders.get(order_id)
         if details is not None and details.cancelled:
             return await self._cancel(order_id)
+        if created:
+            return replace(shipment, announced=shipment.version)
         current = await self.shipments.get(shipment_id)
         return await self._caught_up(current) if current else None
 

@@ -72,7 +72,8 @@ class ShipmentRepository(Protocol):
         ...
 
     async def event_by_request(self, shipment_id: str, request_id: str) -> TrackingEvent | None:
-        """The tracking event recorded for a request id, or the pending one."""
+        """The tracking event recorded for a request id (an unannounced change's is not
+        recorded yet)."""
         ...
 
     async def events(self, shipment_id: str) -> list[TrackingEvent]:

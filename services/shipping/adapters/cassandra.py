@@ -398,12 +398,6 @@ class CassandraShipmentRepository:
             )
             if found:
                 return _tracking_row(found[0])
-        row = await self._row(shipment_id)
-        if row is not None:
-            _, change = _pending(row.pending)
-            event = change.tracking_event
-            if event is not None and event.request_id == request_id:
-                return event
         return None
 
     async def events(self, shipment_id: str) -> list[TrackingEvent]:

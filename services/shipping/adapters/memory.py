@@ -103,10 +103,6 @@ class InMemoryShipmentRepository:
         for event in self.tracking.get(shipment_id, {}).values():
             if event.request_id == request_id:
                 return event
-        _, change = self.pending.get(shipment_id, (0, Change(())))
-        event = change.tracking_event
-        if event is not None and event.request_id == request_id:
-            return event
         return None
 
     async def events(self, shipment_id: str) -> list[TrackingEvent]:
