@@ -253,8 +253,10 @@ load: ## Run the Locust load generator (bench/locustfile.py) headless and print 
 # REST), with a token, traced; BENCH_WORKERS=1,2 adds the catalog with two workers.
 BENCH_SECONDS ?= 8
 BENCH_WORKERS ?= 1,2
+# The stack under the bench samples traces and access logs as production does (0.1): the local
+# stack's 1.0 (for the e2e tests' whole checkouts) would measure span indexing, not the calls.
 bench-edge: bench-tools ## Per-call costs from a bare gRPC server to GetProduct through Envoy: one table, one summary line.
-	$(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.edge \
+	EMPORIUM_TRACE_SAMPLE_RATIO=0.1 EMPORIUM_ACCESS_LOG_SAMPLE=0.1 $(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.edge \
 	    --seconds $(BENCH_SECONDS) --workers $(BENCH_WORKERS)
 
 clean-data: ## Delete the servers' data and everything else in var/ (refuses while running).

@@ -6,9 +6,10 @@ A service's `__main__` calls `run(settings, build)`: `build` (the service's boot
 - answers the gRPC health protocol (SERVING once started, NOT_SERVING while draining);
 - serves reflection: its own services, or every service of the descriptor set when it is the
   gateway's reflection target (gateway/services.yaml), so grpcurl through Envoy lists them all;
-- runs every call through OpenTelemetry's interceptor (when tracing) and one interceptor of its
-  own: authentication context, a server-side deadline, domain errors -> status, and the access
-  log (sampled; failed and slow calls always logged) with the duration metric;
+- runs every call through one interceptor: its server span (when tracing; a call outside the
+  sampled share costs a non-recording span and nothing more), authentication context, a
+  server-side deadline, domain errors -> status, and the access log (sampled; failed and slow
+  calls always logged) with the duration metric;
 - on SIGTERM or SIGINT stops taking calls, lets in-flight ones finish for `grace_seconds`, then
   stops the background tasks and closes the adapters.
 """
@@ -35,7 +36,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from opentelemetry import metrics
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from kit import auth, errors, paging, retry, telemetry
 from kit.config import ROOT, SERVICES_YAML, ServerSettings
@@ -55,6 +58,19 @@ DESCRIPTOR_SET = ROOT / "gen/descriptor/emporium.binpb"
 DEFAULT_MAX_CALL_SECONDS = 30.0
 
 Registrar = Callable[[Any, grpc.aio.Server], None]
+
+# The codes that make a server span an error (OpenTelemetry's semantic conventions for gRPC: a
+# client's mistake, such as NOT_FOUND, is not the server's error).
+SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
 
 
 @dataclass
@@ -119,12 +135,16 @@ async def _abort(context: grpc.aio.ServicerContext, status: Any) -> None:
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
-    """Every call in one wrapper (one coroutine frame, not four): the caller's token checked
-    against the method's access, the server's deadline on unary calls, domain errors mapped to
-    their status, and the access log line and duration metric.
+    """Every call in one wrapper (one coroutine frame, not five): its server span, the caller's
+    token checked against the method's access, the server's deadline on unary calls, domain
+    errors mapped to their status, and the access log line and duration metric.
 
     The access log is sampled (`access_log_sample` of the successful calls), but a call that
-    failed or took `slow_call_ms` or longer is always logged.
+    failed or took `slow_call_ms` or longer is always logged. With a `tracer`, the span is the
+    child of the caller's trace context (W3C traceparent in the metadata) and current while the
+    call runs, so the access log line and the call's own client calls carry its trace; a call
+    the sampler drops gets a non-recording span and no attributes (OpenTelemetry's gRPC
+    interceptor built them, parsed the peer and wrapped the servicer context on every call).
     """
 
     def __init__(
@@ -134,8 +154,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         max_seconds: float = DEFAULT_MAX_CALL_SECONDS,
         access_log_sample: float = 1.0,
         slow_call_ms: float = 500.0,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.verifier = verifier
+        self.tracer = tracer
         self.max_seconds = max_seconds
         self.access_log_sample = access_log_sample
         self.slow_call_ms = slow_call_ms
@@ -151,11 +173,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             async def run(request, context):
                 started = time.perf_counter()
                 outcome = _Outcome()
+                metadata = dict(context.invocation_metadata() or ())
+                span = self._start_span(method, metadata, context)
                 try:
-                    async with call(method, context, outcome, bounded=True):
+                    async with call(method, metadata, context, outcome, bounded=True):
                         return await behaviour(request, context)
                 finally:
                     self._done(method, context, outcome, started)
+                    self._end_span(span, outcome)
 
             return run
 
@@ -164,25 +189,26 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             async def run(request, context):
                 started = time.perf_counter()
                 outcome = _Outcome()
+                metadata = dict(context.invocation_metadata() or ())
+                span = self._start_span(method, metadata, context)
                 try:
-                    async with call(method, context, outcome, bounded=False):
+                    async with call(method, metadata, context, outcome, bounded=False):
                         async for message in behaviour(request, context):
                             yield message
                 finally:
                     self._done(method, context, outcome, started)
+                    self._end_span(span, outcome)
 
             return run
 
         return _wrap(handler, unary, streaming)
 
     @contextlib.asynccontextmanager
-    async def _call(self, method, context, outcome: _Outcome, *, bounded: bool):
+    async def _call(self, method, metadata, context, outcome: _Outcome, *, bounded: bool):
         try:
             try:
                 async with asyncio.timeout(self.max_seconds if bounded else None):
-                    outcome.caller = await auth.authorize(
-                        method, dict(context.invocation_metadata() or ()), self.verifier
-                    )
+                    outcome.caller = await auth.authorize(method, metadata, self.verifier)
                     token = auth.CALLER.set(outcome.caller)
                     try:
                         yield
@@ -211,6 +237,36 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             outcome.code = grpc.StatusCode.INTERNAL
             log.exception("unhandled error in %s", method)
             await _abort(context, errors.internal_status())
+
+    def _start_span(self, method: str, metadata: dict, context) -> tuple[Any, object] | None:
+        if self.tracer is None:
+            return None
+        parent = propagate.extract(metadata)
+        span = self.tracer.start_span(method, parent, kind=SpanKind.SERVER)
+        if span.is_recording():
+            service, _, name = method.lstrip("/").partition("/")
+            span.set_attributes(
+                {
+                    "rpc.system": "grpc",
+                    "rpc.service": service,
+                    "rpc.method": name,
+                    "network.peer.address": context.peer(),
+                }
+            )
+        return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+    @staticmethod
+    def _end_span(started: tuple[Any, object] | None, outcome: _Outcome) -> None:
+        if started is None:
+            return
+        span, token = started
+        code = outcome.code
+        if span.is_recording() and isinstance(code, grpc.StatusCode):
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code in SERVER_ERRORS:
+                span.set_status(Status(StatusCode.ERROR, code.name))
+        span.end()
+        otel_context.detach(token)
 
     def _done(self, method: str, context, outcome: _Outcome, started: float) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -248,19 +304,15 @@ class _Outcome:
 def interceptors(
     verifier: auth.TokenVerifier | None, settings: ServerSettings | None = None
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, outermost first: trace, then everything else in one interceptor."""
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-    # Tracing is outermost so that the access log line carries the call's trace id; without an
-    # SDK tracer (no exporter) there is no tracing interceptor at all: no per-call cost.
-    tracing = [aio_server_interceptor()] if telemetry.tracing() else []
+    """The chain: one interceptor, tracing only when an SDK tracer is installed (exporting);
+    without one a call pays nothing for tracing."""
     settings = settings or ServerSettings(name="")
     return [
-        *tracing,
         CallInterceptor(
             verifier,
             access_log_sample=settings.access_log_sample,
             slow_call_ms=settings.slow_call_ms,
+            tracer=trace.get_tracer("emporium.server") if telemetry.tracing() else None,
         ),
     ]
 
