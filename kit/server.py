@@ -172,14 +172,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         def unary(behaviour: Behaviour) -> Behaviour:
             async def run(request, context):
                 started = time.perf_counter()
-                outcome = _Outcome()
+                outcome = _Outcome(context.peer())
                 metadata = dict(context.invocation_metadata() or ())
-                span = self._start_span(method, metadata, context)
+                span = self._start_span(method, metadata, outcome)
                 try:
                     async with call(method, metadata, context, outcome, bounded=True):
                         return await behaviour(request, context)
                 finally:
-                    self._done(method, context, outcome, started)
+                    self._done(method, outcome, started)
                     self._end_span(span, outcome)
 
             return run
@@ -188,15 +188,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             # Streams (Watch*) are live feeds and may last as long as the client wants.
             async def run(request, context):
                 started = time.perf_counter()
-                outcome = _Outcome()
+                outcome = _Outcome(context.peer())
                 metadata = dict(context.invocation_metadata() or ())
-                span = self._start_span(method, metadata, context)
+                span = self._start_span(method, metadata, outcome)
                 try:
                     async with call(method, metadata, context, outcome, bounded=False):
                         async for message in behaviour(request, context):
                             yield message
                 finally:
-                    self._done(method, context, outcome, started)
+                    self._done(method, outcome, started)
                     self._end_span(span, outcome)
 
             return run
@@ -213,7 +213,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         yield
                     finally:
-                        auth.CALLER.reset(token)
+                        try:
+                            auth.CALLER.reset(token)
+                        except ValueError:
+                            # A stream its client left: gRPC drops the generator and the
+                            # garbage collector closes it from another task's context.
+                            outcome.abandoned = True
             except TimeoutError:
                 raise errors.DomainError(
                     f"{method} took longer than {self.max_seconds:g} s",
@@ -238,7 +243,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             log.exception("unhandled error in %s", method)
             await _abort(context, errors.internal_status())
 
-    def _start_span(self, method: str, metadata: dict, context) -> tuple[Any, object] | None:
+    def _start_span(
+        self, method: str, metadata: dict, outcome: _Outcome
+    ) -> tuple[Any, object] | None:
         if self.tracer is None:
             return None
         parent = propagate.extract(metadata)
@@ -250,7 +257,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     "rpc.system": "grpc",
                     "rpc.service": service,
                     "rpc.method": name,
-                    "network.peer.address": context.peer(),
+                    "network.peer.address": outcome.peer,
                 }
             )
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
@@ -266,9 +273,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             if code in SERVER_ERRORS:
                 span.set_status(Status(StatusCode.ERROR, code.name))
         span.end()
-        otel_context.detach(token)
+        if not outcome.abandoned:  # (else the context it was attached in is gone)
+            otel_context.detach(token)
 
-    def _done(self, method: str, context, outcome: _Outcome, started: float) -> None:
+    def _done(self, method: str, outcome: _Outcome, started: float) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
         code = outcome.code
         status = code.name if isinstance(code, grpc.StatusCode) else str(code)
@@ -287,18 +295,22 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             status,
             elapsed_ms,
             caller.user_id if caller else "-",
-            context.peer(),
+            outcome.peer,
         )
 
 
 class _Outcome:
-    """What a call ended with, for its log line: status and the verified caller."""
+    """What a call ended with, for its log line: status, the verified caller and the peer
+    (read while the call is alive: asking a call the garbage collector finishes for its peer
+    crashes the process in gRPC's C core), and whether its client abandoned it."""
 
-    __slots__ = ("caller", "code")
+    __slots__ = ("abandoned", "caller", "code", "peer")
 
-    def __init__(self) -> None:
+    def __init__(self, peer: str) -> None:
         self.code: Any = grpc.StatusCode.OK
         self.caller: auth.Principal | None = None
+        self.peer = peer
+        self.abandoned = False
 
 
 def interceptors(
