@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from kit import errors
+import cachetools
+
+from kit import errors, retry
 from kit.auth import Principal
 from services.order import domain, mapping
 from services.order.domain import (
@@ -111,6 +113,9 @@ class OrderHandlers:
         self.watch_poll_seconds = watch_poll_seconds
         self.checkout_deadline = checkout_deadline
         self.notifier = Notifier()
+        # This process's turns at each order, and the order as it last wrote it (see _apply).
+        self._turns = retry.KeyedLock()
+        self._written: cachetools.LRUCache[str, Order] = cachetools.LRUCache(maxsize=10_000)
 
     # --- placing ------------------------------------------------------------------------------
 
@@ -136,6 +141,7 @@ class OrderHandlers:
             # Its writer died between the claim and the order: store ours under its id.
             transition = replace(transition, order=replace(transition.order, id=order_id))
         if await self.orders.insert(transition, mapping.events(transition)):
+            self._written[transition.order.id] = transition.order
             self.notifier.changed(transition)
             return transition.order
         stored = await self.orders.get(transition.order.id)
@@ -365,17 +371,31 @@ class OrderHandlers:
     async def _apply(
         self, order_id: str, decide: Callable[[Order, datetime], Transition | None]
     ) -> Order | None:
-        """Compare-and-set loop: decide on the stored order, store, retry if another won."""
-        for _ in range(MAX_CAS_RETRIES):
-            order = await self.orders.get(order_id)
-            if order is None:
-                return None
-            transition = decide(order, self.clock.now())
-            if transition is None:
-                return order
-            if await self.orders.save(transition, mapping.events(transition), order.version):
-                self.notifier.changed(transition)
-                return transition.order
+        """Compare-and-set loop: decide on the stored order, store, retry if another won.
+
+        This process's changes of one order take turns, and each starts from the order as the
+        process last wrote it: a saga step is one conditional write and no read. A guess can
+        only be behind, which the compare-and-set catches; a decision to change nothing is only
+        taken on the order read from the store."""
+        async with self._turns.hold(order_id):
+            order = self._written.pop(order_id, None)
+            fresh = order is None
+            for _ in range(MAX_CAS_RETRIES):
+                if fresh:
+                    order = await self.orders.get(order_id)
+                if order is None:
+                    return None
+                transition = decide(order, self.clock.now())
+                if transition is None:
+                    if fresh:
+                        return order
+                    fresh = True
+                    continue
+                if await self.orders.save(transition, mapping.events(transition), order.version):
+                    self._written[order_id] = transition.order
+                    self.notifier.changed(transition)
+                    return transition.order
+                fresh = True
         raise errors.Aborted(f"order {order_id} kept changing; retry", reason="ORDER_CONTENDED")
 
     async def _react(

@@ -746,8 +746,25 @@ async def test_watching_streams_this_replicas_changes_without_polling_the_store(
         (O.STATE_CONFIRMED, O.STATE_CONFIRMED),
         (O.STATE_CANCELLED, O.STATE_CANCELLED),
     ]
-    # Only the two reactions read the order (compare-and-set); the watch read nothing.
-    assert world.orders.reads - reads_before == 2
+    # Nothing read the order: the reactions started from the order as this process wrote it
+    # (their compare-and-set is the check), and the watch was fed by those writes.
+    assert world.orders.reads - reads_before == 0
+
+
+async def test_a_reaction_after_another_replicas_change_decides_on_the_stored_order(world):
+    """The order as this process last wrote it is only a guess: a change made elsewhere makes
+    its compare-and-set fail, and the reaction decides again on the order read back."""
+    from services.order import mapping
+
+    _, order = await _placed(world)
+    stored = await world.orders.get(order.id)
+    cancelled = domain.cancel(stored, world.clock.now(), admin=True, note="by another replica")
+    await world.orders.save(cancelled, mapping.events(cancelled), stored.version)
+    reads_before = world.orders.reads
+    await world.send(catalog_events_pb2.StockReserved(order_id=order.id))
+    after = await world.orders.get(order.id)
+    assert (after.state, after.version) == (cancelled.order.state, cancelled.order.version)
+    assert world.orders.reads - reads_before == 2  # the reaction's re-read, and ours above
 
 
 async def test_watching_streams_the_order_then_each_change_until_it_is_final(world):
