@@ -93,16 +93,26 @@ class CassandraCounters:
     VIEWS = ("local_read_latency", "local_scan_latency", "local_write_latency")
 
     def __init__(self) -> None:
+        from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import Cluster
 
         from kit.config import CassandraSettings
 
+        # The stack's env logs in as the administrator (`infra/local/stack env`): the node's
+        # virtual tables are not any service role's to read.
         settings = CassandraSettings.from_env("emporium")
+        login = {}
+        if settings.username and settings.password is not None:
+            login["auth_provider"] = PlainTextAuthProvider(
+                settings.username, settings.password.get_secret_value()
+            )
         self._cluster = Cluster(
             list(settings.hosts),
             port=settings.port,
             connect_timeout=30,
             control_connection_timeout=30,
+            ssl_context=settings.ssl_context(),
+            **login,
         )
         self._session = self._cluster.connect()
 

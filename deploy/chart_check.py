@@ -72,6 +72,20 @@ def problems(objects: list[dict[str, Any]], production: bool) -> list[str]:
                 found.append(f"{name}: production replication is not 3")
             if env["EMPORIUM_CASSANDRA_CONSISTENCY"] != "LOCAL_QUORUM":
                 found.append(f"{name}: production consistency is not LOCAL_QUORUM")
+    # Each Cassandra service logs in as its own role, with the password from a Secret, and the
+    # accounts Job creates those roles (kit.accounts cassandra).
+    containers = dict(_containers(objects))
+    for service, spec in platform()["services"].items():
+        if "cassandra" not in spec.get("servers", ()):
+            continue
+        env = {e["name"]: e for e in containers.get(prefix + service, {}).get("env", [])}
+        if env.get("EMPORIUM_CASSANDRA_USERNAME", {}).get("value") != f"emporium_{service}":
+            found.append(f"{service}: does not log in to Cassandra as emporium_{service}")
+        if "secretKeyRef" not in env.get("EMPORIUM_CASSANDRA_PASSWORD", {}).get("valueFrom", {}):
+            found.append(f"{service}: no Cassandra password from a Secret")
+    accounts = [c for n, c in containers.items() if n.startswith(prefix + "accounts-")]
+    if not any("cassandra" in c.get("command", []) for c in accounts):
+        found.append("the accounts Job creates no Cassandra roles")
     if not any(kind == "Job" for kind, _ in names):
         found.append("no schema job")
     return found

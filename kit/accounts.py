@@ -25,21 +25,52 @@ declares the exchanges and the whole topology over AMQP as the administrator
 (EMPORIUM_RABBITMQ_URL), which the service accounts may not. Passwords come from
 EMPORIUM_RABBITMQ_PASSWORD_<SERVICE>; under EMPORIUM_ENV=development a missing one defaults
 to the known development password `dev-<service>`, in production a missing one is an error.
+
+Each service that keeps data in Cassandra (it has a `services/<name>/schema.cql`) logs in as
+its own role, named after its keyspace: `emporium_<service>` (plus EMPORIUM_KEYSPACE_SUFFIX),
+which may do everything in that keyspace and nothing anywhere else:
+
+    CREATE ROLE IF NOT EXISTS emporium_catalog WITH LOGIN = true AND PASSWORD = '...'
+    CREATE KEYSPACE IF NOT EXISTS emporium_catalog WITH replication = {...}
+    GRANT ALL PERMISSIONS ON KEYSPACE emporium_catalog TO emporium_catalog
+
+The keyspace is created here, by the administrator, because creating one needs CREATE on all
+keyspaces, which no service gets; the service creates its tables in it at start.
+`python -m kit.accounts cassandra` runs these as the administrator
+(EMPORIUM_CASSANDRA_ADMIN_USERNAME / EMPORIUM_CASSANDRA_ADMIN_PASSWORD; development: Cassandra's
+default superuser cassandra / cassandra), with passwords from
+EMPORIUM_CASSANDRA_PASSWORD_<SERVICE>, defaulting to `dev-<service>` only under
+EMPORIUM_ENV=development, and sets the password again on every run (a rotation is: change the
+Secret, run the job, restart the service).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from kit import topology
-from kit.config import ConfigError, development
+from kit.config import (
+    CASSANDRA_KEYSPACE_PREFIX,
+    ROOT,
+    CassandraSettings,
+    ConfigError,
+    cassandra_development_password,
+    development,
+    string,
+)
 from kit.events import owner
+
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
 
 USER_PREFIX = "emporium-"
 SOURCE_HEADER = "x-emporium-source"
@@ -228,18 +259,186 @@ def management_url(env: Mapping[str, str] = os.environ) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import asyncio
-
     parser = argparse.ArgumentParser(prog="python -m kit.accounts", description=__doc__)
-    parser.add_argument("systems", nargs="+", choices=["rabbitmq"])
+    parser.add_argument("systems", nargs="+", choices=["rabbitmq", "cassandra"])
     parser.add_argument("--vhost", default=os.environ.get("EMPORIUM_RABBITMQ_VHOST", "/"))
+    parser.add_argument(
+        "--wait", type=float, default=300, help="seconds to wait for Cassandra (default 300)"
+    )
     args = parser.parse_args(argv)
+    if "cassandra" in args.systems:
+        roles = asyncio.run(apply_cassandra(wait_seconds=args.wait))
+        print(f"cassandra: {len(roles)} roles, each on its own keyspace: {' '.join(roles)}")
     if "rabbitmq" in args.systems:
         users = asyncio.run(apply_rabbitmq(management_url(), args.vhost))
         print(f"rabbitmq: {len(users)} users on vhost {args.vhost}: {' '.join(users)}")
         asyncio.run(declare_topology())
         print(f"rabbitmq: topology declared ({len(topology.QUEUES)} queues)")
     return 0
+
+
+# --- Cassandra ---------------------------------------------------------------------------------
+
+_CQL_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+def cassandra_services(root: Path = ROOT) -> tuple[str, ...]:
+    """Every service that keeps data in Cassandra: those with a services/<name>/schema.cql."""
+    return tuple(sorted(p.parent.name for p in (root / "services").glob("*/schema.cql")))
+
+
+def cassandra_keyspace(service: str, env: Mapping[str, str] = os.environ) -> str:
+    """The keyspace of `service` (EMPORIUM_KEYSPACE_SUFFIX appended), also its role's name."""
+    name = CASSANDRA_KEYSPACE_PREFIX + service + string(env, "EMPORIUM_KEYSPACE_SUFFIX", "")
+    if not _CQL_NAME.fullmatch(name):
+        raise ConfigError(f"keyspace/role name must match {_CQL_NAME.pattern}, got {name!r}")
+    return name
+
+
+def cassandra_role(service: str, env: Mapping[str, str] = os.environ) -> str:
+    """The Cassandra role of `service`: named after the keyspace it owns."""
+    return cassandra_keyspace(service, env)
+
+
+def cassandra_password(service: str, env: Mapping[str, str] = os.environ) -> str:
+    """The Cassandra password of `service` (see the module docstring)."""
+    name = f"EMPORIUM_CASSANDRA_PASSWORD_{service.upper()}"
+    value = env.get(name, "")
+    if value:
+        return value
+    if development(env):
+        return cassandra_development_password(CASSANDRA_KEYSPACE_PREFIX + service)
+    raise ConfigError(f"{name} is required outside EMPORIUM_ENV=development")
+
+
+def _cql_string(value: str) -> str:
+    """A CQL string literal (role options take no bind markers)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def cassandra_statements(
+    service: str,
+    password: str,
+    replication: Mapping[str, str],
+    env: Mapping[str, str] = os.environ,
+    *,
+    role_exists: bool = False,
+) -> list[str]:
+    """The CQL that gives `service` its role, its keyspace and rights on that keyspace only.
+
+    Safe to repeat: an existing role gets its password set again (a rotation; Cassandra 5
+    refuses a second change within 5 s, so a role just created is not altered), the keyspace
+    and the grant are idempotent.
+    """
+    keyspace = cassandra_keyspace(service, env)
+    role = cassandra_role(service, env)
+    options = ", ".join(f"{_cql_string(k)}: {_cql_string(v)}" for k, v in replication.items())
+    secret = _cql_string(password)
+    login = (
+        f"ALTER ROLE {role} WITH LOGIN = true AND PASSWORD = {secret}"
+        if role_exists
+        else f"CREATE ROLE IF NOT EXISTS {role} WITH LOGIN = true AND PASSWORD = {secret}"
+    )
+    return [
+        login,
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{{options}}}",
+        f"GRANT ALL PERMISSIONS ON KEYSPACE {keyspace} TO {role}",
+    ]
+
+
+def cassandra_admin(env: Mapping[str, str] = os.environ) -> CassandraSettings:
+    """Where Cassandra is, with the administrator's login: EMPORIUM_CASSANDRA_ADMIN_USERNAME and
+    _PASSWORD (development: the default superuser cassandra / cassandra)."""
+    username = string(env, "EMPORIUM_CASSANDRA_ADMIN_USERNAME", "")
+    password = string(env, "EMPORIUM_CASSANDRA_ADMIN_PASSWORD", "")
+    if not (username and password):
+        if not development(env):
+            raise ConfigError(
+                "EMPORIUM_CASSANDRA_ADMIN_USERNAME and EMPORIUM_CASSANDRA_ADMIN_PASSWORD are "
+                "required outside EMPORIUM_ENV=development (a role that may create roles, "
+                "keyspaces and grants)"
+            )
+        username, password = username or "cassandra", password or "cassandra"
+    login = {
+        "EMPORIUM_CASSANDRA_USERNAME": username,
+        "EMPORIUM_CASSANDRA_PASSWORD": password,
+        "EMPORIUM_KEYSPACE_SUFFIX": "",
+    }
+    return CassandraSettings.from_env("system", {**env, **login})
+
+
+async def apply_cassandra(
+    env: Mapping[str, str] = os.environ,
+    only: Sequence[str] | None = None,
+    wait_seconds: float = 300,
+) -> list[str]:
+    """Creates or updates every Cassandra service's role, keyspace and grant; returns the roles.
+
+    Under EMPORIUM_ENV=development a refused administrator login is retried for `wait_seconds`:
+    a new node creates its default superuser only after it opened the CQL port.
+    """
+    from kit import cassandra
+
+    admin = cassandra_admin(env)
+    replication = cassandra.replication_options(admin.replication)
+    cluster, session = await cassandra.connect_cluster(
+        admin, wait_seconds=wait_seconds, retry_refused_login=development(env)
+    )
+    done: list[str] = []
+    try:
+        for service in only or cassandra_services():
+            role = cassandra_role(service, env)
+            found = await asyncio.to_thread(
+                session.execute, "SELECT role FROM system_auth.roles WHERE role = %s", (role,)
+            )
+            statements = cassandra_statements(
+                service,
+                cassandra_password(service, env),
+                replication,
+                env,
+                role_exists=bool(list(found)),
+            )
+            for statement in statements:
+                await _execute_admin(session, statement)
+            done.append(role)
+    finally:
+        await asyncio.to_thread(cluster.shutdown)
+    return done
+
+
+async def _execute_admin(session: Session, statement: str) -> None:
+    """One administrator statement; a password changed again within Cassandra's 5 s limit (two
+    runs in a row) is retried once the limit has passed."""
+    from cassandra import OperationTimedOut
+    from cassandra.cluster import NoHostAvailable
+
+    for attempt in range(3):
+        try:
+            await asyncio.to_thread(session.execute, statement, timeout=60.0)
+            return
+        except (NoHostAvailable, OperationTimedOut) as exc:
+            if "can only be changed every" not in str(exc) or attempt == 2:
+                raise
+            await asyncio.sleep(5.5)
+
+
+async def drop_cassandra(
+    services_: Sequence[str], env: Mapping[str, str] = os.environ, wait_seconds: float = 60
+) -> None:
+    """Drops the roles and keyspaces of `services_` (tests clean up with it)."""
+    from kit import cassandra
+
+    admin = cassandra_admin(env)
+    cluster, session = await cassandra.connect_cluster(admin, wait_seconds=wait_seconds)
+    try:
+        for service in services_:
+            for statement in (
+                f"DROP KEYSPACE IF EXISTS {cassandra_keyspace(service, env)}",
+                f"DROP ROLE IF EXISTS {cassandra_role(service, env)}",
+            ):
+                await asyncio.to_thread(session.execute, statement, timeout=60.0)
+    finally:
+        await asyncio.to_thread(cluster.shutdown)
 
 
 async def declare_topology() -> None:

@@ -21,9 +21,15 @@ Choices, and why:
 - Consistency: LOCAL_QUORUM for reads and writes (a quorum of the one local node here; the same
   code is correct on a three-replica production data centre), LOCAL_SERIAL for the Paxos phase
   of conditional (LWT) statements. Both come from settings when they carry `consistency`.
+- Login: the settings' role and password (PasswordAuthenticator) and, with a CA file, TLS.
+  A refused login fails at once (`LoginRefused`) instead of being retried like a node that
+  is still starting.
 - Keyspace: created if missing with the settings' replication (`SimpleStrategy:1` by default;
   `NetworkTopologyStrategy:dc1=3,dc2=3` in production), then used by every statement, so schema
   files and queries never name a keyspace and tests can isolate themselves with a suffix.
+  Creating one needs CREATE on all keyspaces, which a service's own role does not have
+  (kit.accounts creates its keyspace and grants it that one): an existing keyspace is not
+  created again, and a missing one the role may not create is a clear `KeyspaceMissing`.
 - Rows are namedtuples (`row.email`); the LWT result column `[applied]` becomes `row.applied`.
   The driver's own factory builds a new namedtuple class for every result set (5-12% of a saga
   service's CPU in the profile of issue 11); `cached_named_tuple_factory` builds one per column
@@ -41,7 +47,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cassandra import ConsistencyLevel, OperationTimedOut, ProtocolVersion
+from cassandra import (
+    AuthenticationFailed,
+    ConsistencyLevel,
+    OperationTimedOut,
+    ProtocolVersion,
+    Unauthorized,
+)
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -70,17 +83,20 @@ from cassandra.query import (
 from opentelemetry import trace
 
 from kit import retry
-from kit.config import CassandraSettings
+from kit.config import CassandraSettings, StartRefused
 
 __all__ = [
     "BatchStatement",
     "BoundStatement",
     "CassandraSession",
+    "KeyspaceMissing",
+    "LoginRefused",
     "PreparedStatement",
     "Row",
     "SchemaDisagreement",
     "applied",
     "connect",
+    "connect_cluster",
     "replication_options",
     "split_statements",
 ]
@@ -117,6 +133,15 @@ _KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
 _REPLICATION_WORD = re.compile(r"[A-Za-z0-9_.\-]+")
 # Errors that mean "not answering yet" while Cassandra starts (15-45 s on two cores).
 _NOT_READY = (NoHostAvailable, OperationTimedOut, ConnectionException, OSError)
+
+
+class LoginRefused(StartRefused):
+    """Cassandra refused the role's login (a wrong password, an unknown role): waiting would
+    not help, so the service stops at once and says which role and where."""
+
+
+class KeyspaceMissing(StartRefused):
+    """The keyspace does not exist and this role may not create it (kit.accounts does)."""
 
 
 class SchemaDisagreement(RuntimeError):
@@ -405,7 +430,7 @@ class CassandraSession:
         statements = split_statements(await asyncio.to_thread(path.read_text))
         for statement in statements:
             _check_schema_statement(statement)
-        await self._create_keyspace()
+        await self.create_keyspace_if_missing()
         for statement in statements:
             await self.execute_ddl(statement)
         log.info("applied %d schema statements from %s to %s", len(statements), path, self.keyspace)
@@ -417,6 +442,20 @@ class CassandraSession:
         if not _KEYSPACE_NAME.fullmatch(name):
             raise ValueError(f"keyspace must match {_KEYSPACE_NAME.pattern}, got {name!r}")
         await self.execute_ddl(f"DROP KEYSPACE IF EXISTS {name}")
+
+    async def create_keyspace_if_missing(self) -> None:
+        """Create this session's keyspace unless it exists. A service's own role may not create
+        keyspaces (CREATE ON ALL KEYSPACES, checked even for IF NOT EXISTS), so an existing one
+        is left alone and a missing one it may not create says who creates it."""
+        if self.keyspace in self._cluster.metadata.keyspaces:
+            return
+        try:
+            await self._create_keyspace()
+        except Unauthorized as exc:
+            raise KeyspaceMissing(
+                f"keyspace {self.keyspace} does not exist and this role may not create it: "
+                f"`python -m kit.accounts cassandra` creates it and grants it ({exc})"
+            ) from None
 
     async def _create_keyspace(self) -> None:
         options = ", ".join(f"'{k}': '{v}'" for k, v in self.replication.items())
@@ -441,6 +480,11 @@ class CassandraSession:
 
 
 def _new_cluster(settings: CassandraSettings, consistency: int, serial: int) -> Cluster:
+    login = {}
+    if settings.username and settings.password is not None:
+        login["auth_provider"] = PlainTextAuthProvider(
+            settings.username, settings.password.get_secret_value()
+        )
     profile = ExecutionProfile(
         # Token-aware routing sends each statement to a replica of its partition; DC-aware
         # keeps traffic (and LOCAL_* consistency) in the data centre of the contact points.
@@ -463,7 +507,57 @@ def _new_cluster(settings: CassandraSettings, consistency: int, serial: int) -> 
         # a Cassandra restart the crash test saw services wait 4.6 minutes with the node long
         # back. 10 s at most keeps the outage about as long as the node's.
         reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
+        ssl_context=settings.ssl_context(),
+        **login,
     )
+
+
+def _login_refused(error: BaseException) -> AuthenticationFailed | None:
+    """The AuthenticationFailed inside a NoHostAvailable (one per contact point), if any."""
+    errors = getattr(error, "errors", None) or {}
+    for cause in errors.values():
+        if isinstance(cause, AuthenticationFailed):
+            return cause
+    return error if isinstance(error, AuthenticationFailed) else None
+
+
+async def connect_cluster(
+    settings: CassandraSettings,
+    *,
+    wait_seconds: float = 60,
+    consistency: int = ConsistencyLevel.LOCAL_QUORUM,
+    serial_consistency: int = ConsistencyLevel.LOCAL_SERIAL,
+    retry_refused_login: bool = False,
+) -> tuple[Cluster, Session]:
+    """A connected cluster and driver session (no keyspace), retrying until the cluster
+    answers within `wait_seconds`. A refused login raises LoginRefused at once, unless
+    `retry_refused_login` (a new node creates its default superuser shortly after it opens
+    the CQL port: the account tool waits for it)."""
+    where = f"{', '.join(settings.hosts)}:{settings.port}"
+    not_ready = (*_NOT_READY, LoginRefused) if retry_refused_login else _NOT_READY
+    try:
+        async for attempt in retry.until_up(wait_seconds, not_ready):
+            with attempt:
+                cluster = _new_cluster(settings, consistency, serial_consistency)
+                try:
+                    driver_session = await asyncio.to_thread(cluster.connect)
+                except _NOT_READY as exc:
+                    await asyncio.to_thread(cluster.shutdown)
+                    refused = _login_refused(exc)
+                    if refused is not None:
+                        raise LoginRefused(
+                            f"Cassandra at {where} refused the login of role "
+                            f"{settings.username!r} (EMPORIUM_CASSANDRA_USERNAME / "
+                            f"EMPORIUM_CASSANDRA_PASSWORD): {refused}"
+                        ) from None
+                    raise
+    except LoginRefused:
+        raise
+    except _NOT_READY as exc:
+        raise ConnectionError(
+            f"Cassandra at {where} did not answer within {wait_seconds:g} s: {exc}"
+        ) from exc
+    return cluster, driver_session
 
 
 async def connect(
@@ -489,20 +583,9 @@ async def connect(
     level = _consistency(consistency or settings.consistency)
     serial = _consistency(serial_consistency)
 
-    try:
-        async for attempt in retry.until_up(wait_seconds, _NOT_READY):
-            with attempt:
-                cluster = _new_cluster(settings, level, serial)
-                try:
-                    driver_session = await asyncio.to_thread(cluster.connect)
-                except _NOT_READY:
-                    await asyncio.to_thread(cluster.shutdown)
-                    raise
-    except _NOT_READY as exc:
-        raise ConnectionError(
-            f"Cassandra at {', '.join(settings.hosts)}:{settings.port} did not answer "
-            f"within {wait_seconds:g} s: {exc}"
-        ) from exc
+    cluster, driver_session = await connect_cluster(
+        settings, wait_seconds=wait_seconds, consistency=level, serial_consistency=serial
+    )
 
     session = CassandraSession(
         cluster,
@@ -513,7 +596,7 @@ async def connect(
         serial_consistency=serial,
     )
     try:
-        await session._create_keyspace()
+        await session.create_keyspace_if_missing()
         await asyncio.to_thread(driver_session.set_keyspace, keyspace)
         if schema is not None:
             await session.apply_schema(schema)

@@ -11,6 +11,10 @@ stack (`make run`), so a service starts on a laptop with no variables set. Varia
     EMPORIUM_CASSANDRA_HOSTS / _PORT    127.0.0.1 (comma-separated) / 9042
     EMPORIUM_CASSANDRA_REPLICATION      SimpleStrategy:1 (NetworkTopologyStrategy:dc1=3 ...)
     EMPORIUM_CASSANDRA_CONSISTENCY      LOCAL_QUORUM
+    EMPORIUM_CASSANDRA_USERNAME / _PASSWORD   the service's own Cassandra role (kit.accounts;
+                                        development: `emporium_<service>` / `dev-<service>`)
+    EMPORIUM_CASSANDRA_TLS_CA           PEM file of the CA that signed the nodes' certificates:
+                                        set, the client speaks TLS and verifies them (unset: none)
     EMPORIUM_MONGO_URL                  mongodb://127.0.0.1:27017/
     EMPORIUM_REDIS_URL                  redis://127.0.0.1:6379/0
     EMPORIUM_OPENSEARCH_URL             http://127.0.0.1:9200
@@ -50,6 +54,7 @@ A service's own variables are read in its `config.py` with `string` / `integer` 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -68,6 +73,11 @@ Env = Mapping[str, str]
 
 class ConfigError(ValueError):
     """An environment variable holds a value the service cannot use."""
+
+
+class StartRefused(RuntimeError):
+    """A server refused the service for a reason that waiting will not fix (a wrong login, a
+    missing grant): `kit.server.run` stops with the message, no traceback."""
 
 
 def string(env: Env, name: str, default: str) -> str:
@@ -310,9 +320,24 @@ def _rabbit_url(env: Env, url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+CASSANDRA_KEYSPACE_PREFIX = "emporium_"
+
+
+def cassandra_development_password(keyspace: str) -> str:
+    """The development password of the role that owns `keyspace` (kit.accounts creates it):
+    `dev-<service>` for `emporium_<service>[suffix]`, as the broker's `dev-<service>`."""
+    service = keyspace.removeprefix(CASSANDRA_KEYSPACE_PREFIX)
+    return f"dev-{service}"
+
+
 @dataclass(frozen=True)
 class CassandraSettings:
-    """A Cassandra cluster and the service's own keyspace."""
+    """A Cassandra cluster, the service's own keyspace and the role it logs in as.
+
+    Each service logs in as its own role, named after its keyspace (`emporium_<service>` plus
+    EMPORIUM_KEYSPACE_SUFFIX), which may use that keyspace and nothing else (kit.accounts
+    creates both). The password is a `SecretStr`: repr, logs and errors never show it.
+    """
 
     keyspace: str
     hosts: tuple[str, ...] = ("127.0.0.1",)
@@ -322,19 +347,61 @@ class CassandraSettings:
     replication: str = "SimpleStrategy:1"
     # LOCAL_QUORUM reads and writes are consistent with each other on any replication factor.
     consistency: str = "LOCAL_QUORUM"
+    # The login (PasswordAuthenticator); None: none is offered (a node without authentication).
+    username: str | None = None
+    password: SecretStr | None = None
+    # A PEM file with the CA of the nodes' certificates: TLS, with the certificate and host
+    # name checked. None: plain TCP (the local stack, on loopback).
+    tls_ca: str | None = None
+
+    @staticmethod
+    def development_defaults(env: Env) -> list[str]:
+        problems = []
+        if not string(env, "EMPORIUM_CASSANDRA_USERNAME", ""):
+            problems.append("EMPORIUM_CASSANDRA_USERNAME: this service's own Cassandra role")
+        if secret(env, "EMPORIUM_CASSANDRA_PASSWORD") is None:
+            problems.append("EMPORIUM_CASSANDRA_PASSWORD: the password of that role")
+        return problems
 
     @classmethod
     def from_env(cls, keyspace: str, env: Env = os.environ) -> CassandraSettings:
         hosts = tuple(
             h.strip() for h in string(env, "EMPORIUM_CASSANDRA_HOSTS", "127.0.0.1").split(",")
         )
+        keyspace = keyspace + string(env, "EMPORIUM_KEYSPACE_SUFFIX", "")
+        username = string(env, "EMPORIUM_CASSANDRA_USERNAME", "")
+        password = secret(env, "EMPORIUM_CASSANDRA_PASSWORD")
+        if not (username and password):
+            if not development(env):
+                missing = CassandraSettings.development_defaults(env)
+                raise ConfigError(
+                    "outside EMPORIUM_ENV=development these must be set: " + "; ".join(missing)
+                )
+            # Development: the role kit.accounts creates for this keyspace, its known password.
+            username = username or keyspace
+            password = password or SecretStr(cassandra_development_password(keyspace))
+        tls_ca = string(env, "EMPORIUM_CASSANDRA_TLS_CA", "") or None
+        if tls_ca is not None and not Path(tls_ca).is_file():
+            raise ConfigError(f"EMPORIUM_CASSANDRA_TLS_CA: no such file {tls_ca!r}")
         return cls(
-            keyspace=keyspace + string(env, "EMPORIUM_KEYSPACE_SUFFIX", ""),
+            keyspace=keyspace,
             hosts=tuple(h for h in hosts if h),
             port=integer(env, "EMPORIUM_CASSANDRA_PORT", 9042),
             replication=string(env, "EMPORIUM_CASSANDRA_REPLICATION", cls.replication),
             consistency=string(env, "EMPORIUM_CASSANDRA_CONSISTENCY", cls.consistency),
+            username=username,
+            password=password,
+            tls_ca=tls_ca,
         )
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client TLS context when EMPORIUM_CASSANDRA_TLS_CA is set: the nodes' certificates
+        must chain to that CA and name the host connected to. None: no TLS."""
+        if self.tls_ca is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ Each service `<name>` keeps its tables in keyspace `emporium_<name>` (plus
 EMPORIUM_KEYSPACE_SUFFIX), created with EMPORIUM_CASSANDRA_REPLICATION, from
 services/<name>/schema.cql: the same `kit.cassandra.connect` the service runs at start, so
 running both is harmless. Run once before a new version's replicas start, it spares the
-cluster their concurrent DDL.
+cluster their concurrent DDL. It logs in as the administrator (EMPORIUM_CASSANDRA_ADMIN_USERNAME /
+_PASSWORD, as `python -m kit.accounts cassandra`), who may create a keyspace that is missing.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 
-from kit import cassandra
-from kit.config import ROOT, CassandraSettings
+from kit import accounts, cassandra
+from kit.config import ROOT
 
 log = logging.getLogger("emporium.schema")
 
@@ -28,7 +30,7 @@ async def apply(names: list[str], wait_seconds: float = 300) -> None:
         path = ROOT / "services" / name / "schema.cql"
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: {name!r} has no Cassandra schema")
-        settings = CassandraSettings.from_env(f"emporium_{name}")
+        settings = replace(accounts.cassandra_admin(), keyspace=accounts.cassandra_keyspace(name))
         session = await cassandra.connect(settings, schema=path, wait_seconds=wait_seconds)
         await session.close()
         log.info("schema of %s applied to keyspace %s", name, settings.keyspace)

@@ -41,7 +41,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from kit import auth, errors, paging, retry, telemetry
-from kit.config import ROOT, SERVICES_YAML, ServerSettings
+from kit.config import ROOT, SERVICES_YAML, ServerSettings, StartRefused
 
 log = logging.getLogger("emporium.server")
 access_log = logging.getLogger("emporium.access")
@@ -478,7 +478,10 @@ def run(settings: ServerSettings, build: Callable[[], Awaitable[App]]) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        app = await build()
+        try:
+            app = await build()
+        except StartRefused as refused:
+            raise SystemExit(f"{settings.name}: cannot start: {refused}") from None
         await serve(settings, app, stop)
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -148,7 +148,16 @@ def stack_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     s3_secret = env.get("VERSITYGW_SECRET_KEY") or (
         env["VERSITYGW_DEV_SECRET_KEY"] if s3_dev else ""
     )
+    # Cassandra's administrator: its default superuser, development only (kit.accounts and the
+    # ready check log in with it). Tools and tests log in as it too (they create and drop
+    # keyspaces of their own), as they use the broker's guest; each service gets its own role.
+    cassandra_dev = env["EMPORIUM_ENV"] == "development"
+    for variable in ("EMPORIUM_CASSANDRA_ADMIN_USERNAME", "EMPORIUM_CASSANDRA_ADMIN_PASSWORD"):
+        if cassandra_dev and not env.get(variable):
+            env[variable] = "cassandra"
     env.update(
+        EMPORIUM_CASSANDRA_USERNAME=env.get("EMPORIUM_CASSANDRA_ADMIN_USERNAME", ""),
+        EMPORIUM_CASSANDRA_PASSWORD=env.get("EMPORIUM_CASSANDRA_ADMIN_PASSWORD", ""),
         EMPORIUM_RABBITMQ_URL=f"amqp://guest:guest@{host}:{env['RABBITMQ_PORT']}/",
         EMPORIUM_CASSANDRA_HOSTS=host,
         EMPORIUM_CASSANDRA_PORT=env["CASSANDRA_PORT"],
@@ -210,6 +219,10 @@ def exported_variables(env: Mapping[str, str], gw: render.Gateway) -> dict[str, 
         "EMPORIUM_RABBITMQ_URL",
         "EMPORIUM_CASSANDRA_HOSTS",
         "EMPORIUM_CASSANDRA_PORT",
+        "EMPORIUM_CASSANDRA_USERNAME",
+        "EMPORIUM_CASSANDRA_PASSWORD",
+        "EMPORIUM_CASSANDRA_ADMIN_USERNAME",
+        "EMPORIUM_CASSANDRA_ADMIN_PASSWORD",
         "EMPORIUM_MONGO_URL",
         "EMPORIUM_REDIS_URL",
         "EMPORIUM_OPENSEARCH_URL",
@@ -454,7 +467,8 @@ class Stack:
         server_urls = {
             "rabbitmq": f"RabbitMQ      {env['EMPORIUM_RABBITMQ_URL']}  management "
             f"http://127.0.0.1:{env['RABBITMQ_MANAGEMENT_PORT']} (guest/guest)",
-            "cassandra": f"Cassandra     127.0.0.1:{env['CASSANDRA_PORT']}  (CQL)",
+            "cassandra": f"Cassandra     127.0.0.1:{env['CASSANDRA_PORT']}  (CQL; administrator "
+            f"{env.get('EMPORIUM_CASSANDRA_ADMIN_USERNAME', '')}, each service its own role)",
             "mongo": f"MongoDB wire  {env['EMPORIUM_MONGO_URL']}  (FerretDB)",
             "opensearch": f"OpenSearch    {env['EMPORIUM_OPENSEARCH_URL']}",
             "redis": f"Redis         {env['EMPORIUM_REDIS_URL']}",
@@ -514,26 +528,36 @@ class Runner(Manager):
 
 
 def service_logins(env: Mapping[str, str], service: str) -> dict[str, str]:
-    """The broker login of `service` (kit.accounts): its own user instead of the admin's."""
-    if service not in accounts.services():
-        return {}
-    password = accounts.rabbitmq_password(service, env)
-    return {
-        "EMPORIUM_RABBITMQ_URL": accounts.service_url(
+    """The logins of `service` (kit.accounts): its own broker user and Cassandra role instead of
+    the administrator's."""
+    # No service gets the administrator's Cassandra login, nor one at all without Cassandra.
+    logins = {
+        "EMPORIUM_CASSANDRA_ADMIN_USERNAME": "",
+        "EMPORIUM_CASSANDRA_ADMIN_PASSWORD": "",
+        "EMPORIUM_CASSANDRA_USERNAME": "",
+        "EMPORIUM_CASSANDRA_PASSWORD": "",
+    }
+    if service in accounts.services():
+        password = accounts.rabbitmq_password(service, env)
+        logins["EMPORIUM_RABBITMQ_URL"] = accounts.service_url(
             env["EMPORIUM_RABBITMQ_URL"], service, password
         )
-    }
+    if service in accounts.cassandra_services():
+        logins["EMPORIUM_CASSANDRA_USERNAME"] = accounts.cassandra_role(service, env)
+        logins["EMPORIUM_CASSANDRA_PASSWORD"] = accounts.cassandra_password(service, env)
+    return logins
 
 
 def create_accounts(env: Mapping[str, str]) -> None:
-    """`python -m kit.accounts rabbitmq` with the administrator's login (the stack's env)."""
+    """`python -m kit.accounts rabbitmq cassandra` with the administrator's logins (the stack's
+    env): the broker users and topology, the Cassandra roles, keyspaces and grants."""
     subprocess.run(
-        [sys.executable, "-m", "kit.accounts", "rabbitmq"],
+        [sys.executable, "-m", "kit.accounts", "rabbitmq", "cassandra"],
         env=dict(env),
         cwd=str(ROOT),
         check=True,
         stdin=subprocess.DEVNULL,
-        timeout=120,
+        timeout=300,
     )
 
 

@@ -62,7 +62,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
-        refuse_development_defaults(env, ServerSettings, RabbitSettings)
+        refuse_development_defaults(env, ServerSettings, RabbitSettings, CassandraSettings)
         currency = shop_currency(env)
         ttl = number(env, "EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS", 900)
         if ttl <= 0:

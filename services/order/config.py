@@ -61,7 +61,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
-        refuse_development_defaults(env, ServerSettings, RabbitSettings)
+        refuse_development_defaults(env, ServerSettings, RabbitSettings, CassandraSettings)
         return cls(
             server=ServerSettings.from_env(NAME, env),
             telemetry=TelemetrySettings.from_env(NAME, env),

@@ -48,7 +48,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
-        refuse_development_defaults(env, ServerSettings, RabbitSettings)
+        refuse_development_defaults(env, ServerSettings, RabbitSettings, CassandraSettings)
         latency = number(env, "EMPORIUM_PAYMENT_SANDBOX_LATENCY_SECONDS", 0.05)
         if latency < 0:
             raise ConfigError("EMPORIUM_PAYMENT_SANDBOX_LATENCY_SECONDS must not be negative")

@@ -64,7 +64,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
-        refuse_development_defaults(env, ServerSettings, RabbitSettings)
+        refuse_development_defaults(env, ServerSettings, RabbitSettings, CassandraSettings)
         carriers = tuple(
             c.strip().lower()
             for c in string(env, "EMPORIUM_SHIPPING_CARRIERS", "ups,dhl").split(",")

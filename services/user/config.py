@@ -135,7 +135,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env = os.environ) -> Settings:
-        refuse_development_defaults(env, ServerSettings, RabbitSettings, KeySettings, AdminSettings)
+        refuse_development_defaults(
+            env, ServerSettings, RabbitSettings, CassandraSettings, KeySettings, AdminSettings
+        )
         auth = AuthSettings.from_env(env)
         return cls(
             server=ServerSettings.from_env(NAME, env),

@@ -128,3 +128,88 @@ def test_a_services_own_broker_login_replaces_the_one_in_the_shared_url():
     assert RabbitSettings.development_defaults(env) == []
     del env["EMPORIUM_RABBITMQ_PASSWORD"]
     assert RabbitSettings.from_env(env).url == "amqp://guest:guest@rabbitmq:5672/shop"
+
+
+def test_every_service_with_a_cassandra_schema_has_a_role_named_after_its_keyspace():
+    assert accounts.cassandra_services() == ("catalog", "order", "payment", "shipping", "user")
+    assert accounts.cassandra_role("catalog", {}) == "emporium_catalog"
+    suffixed = {"EMPORIUM_KEYSPACE_SUFFIX": "_it7"}
+    assert accounts.cassandra_role("catalog", suffixed) == "emporium_catalog_it7"
+    assert accounts.cassandra_keyspace("catalog", suffixed) == "emporium_catalog_it7"
+    with pytest.raises(ConfigError):
+        accounts.cassandra_keyspace("catalog", {"EMPORIUM_KEYSPACE_SUFFIX": "; DROP"})
+
+
+def test_a_cassandra_role_gets_all_permissions_on_its_own_keyspace_and_nothing_else():
+    statements = accounts.cassandra_statements(
+        "catalog", "pw", {"class": "SimpleStrategy", "replication_factor": "1"}, {}
+    )
+    assert statements == [
+        "CREATE ROLE IF NOT EXISTS emporium_catalog WITH LOGIN = true AND PASSWORD = 'pw'",
+        "CREATE KEYSPACE IF NOT EXISTS emporium_catalog WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': '1'}",
+        "GRANT ALL PERMISSIONS ON KEYSPACE emporium_catalog TO emporium_catalog",
+    ]
+    grants = [s for s in statements if s.startswith("GRANT")]
+    assert all("ON KEYSPACE emporium_catalog " in g for g in grants)
+    assert not any("ALL KEYSPACES" in s or "SUPERUSER" in s.upper() for s in statements)
+    again = accounts.cassandra_statements(
+        "catalog",
+        "new",
+        {"class": "SimpleStrategy", "replication_factor": "1"},
+        {},
+        role_exists=True,
+    )
+    assert again[0] == "ALTER ROLE emporium_catalog WITH LOGIN = true AND PASSWORD = 'new'"
+    assert again[1:] == statements[1:]
+
+
+def test_a_cassandra_password_is_quoted_as_a_cql_string():
+    statements = accounts.cassandra_statements("order", "it's", {"class": "SimpleStrategy"}, {})
+    assert statements[0].endswith("PASSWORD = 'it''s'")
+
+
+def test_cassandra_development_passwords_and_the_administrator_only_in_development():
+    dev = {"EMPORIUM_ENV": "development"}
+    assert accounts.cassandra_password("user", dev) == "dev-user"
+    given = {"EMPORIUM_ENV": "production", "EMPORIUM_CASSANDRA_PASSWORD_USER": "s3cret"}
+    assert accounts.cassandra_password("user", given) == "s3cret"
+    with pytest.raises(ConfigError, match="EMPORIUM_CASSANDRA_PASSWORD_USER"):
+        accounts.cassandra_password("user", {"EMPORIUM_ENV": "production"})
+    admin = accounts.cassandra_admin({**dev, "EMPORIUM_CASSANDRA_HOSTS": "db1,db2"})
+    assert (admin.username, admin.hosts) == ("cassandra", ("db1", "db2"))
+    with pytest.raises(ConfigError, match="EMPORIUM_CASSANDRA_ADMIN_PASSWORD"):
+        accounts.cassandra_admin({"EMPORIUM_ENV": "production"})
+    ops = {
+        "EMPORIUM_ENV": "production",
+        "EMPORIUM_CASSANDRA_ADMIN_USERNAME": "ops",
+        "EMPORIUM_CASSANDRA_ADMIN_PASSWORD": "ops-pw",
+    }
+    assert accounts.cassandra_admin(ops).username == "ops"
+    assert "ops-pw" not in repr(accounts.cassandra_admin(ops))
+
+
+def test_the_stack_gives_each_service_its_own_cassandra_role_and_nobody_the_administrators():
+    import importlib.util
+    import sys
+
+    from kit.config import ROOT
+
+    spec = importlib.util.spec_from_file_location("_stack_for_test", ROOT / "infra/local/stack.py")
+    assert spec is not None
+    assert spec.loader is not None
+    stack = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = stack
+    spec.loader.exec_module(stack)
+    env = {
+        "EMPORIUM_ENV": "development",
+        "EMPORIUM_RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
+        "EMPORIUM_CASSANDRA_ADMIN_USERNAME": "cassandra",
+        "EMPORIUM_CASSANDRA_ADMIN_PASSWORD": "cassandra",
+    }
+    catalog = stack.service_logins(env, "catalog")
+    assert catalog["EMPORIUM_CASSANDRA_USERNAME"] == "emporium_catalog"
+    assert catalog["EMPORIUM_CASSANDRA_PASSWORD"] == "dev-catalog"
+    assert catalog["EMPORIUM_CASSANDRA_ADMIN_PASSWORD"] == ""
+    cart = stack.service_logins(env, "cart")
+    assert cart["EMPORIUM_CASSANDRA_USERNAME"] == cart["EMPORIUM_CASSANDRA_PASSWORD"] == ""

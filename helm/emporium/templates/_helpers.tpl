@@ -52,6 +52,10 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- .Values.brokerAccounts.existingSecret | default (printf "%s-broker-accounts" (include "emporium.fullname" .)) -}}
 {{- end -}}
 
+{{- define "emporium.cassandraSecret" -}}
+{{- .Values.cassandraAccounts.existingSecret | default (printf "%s-cassandra-accounts" (include "emporium.fullname" .)) -}}
+{{- end -}}
+
 {{- define "emporium.keysSecret" -}}
 {{- .Values.keys.existingSecret | default (printf "%s-keys" (include "emporium.fullname" .)) -}}
 {{- end -}}
