@@ -20,8 +20,8 @@ payment and exactly one shipment; at most one payment per order (a second is a d
 every placed order is found and settles (else lost); per product, stock on hand = initial -
 units of the orders not cancelled, and nothing left reserved. What a late race owes (a refund,
 a release) may still be in a retry queue when the orders settle: the checks are repeated for up
-to CONSISTENT_SECONDS, and what was wrong only at first is printed too. It prints, per run, the orders,
-their final states, the charges, the stock check and every problem found.
+to CONSISTENT_SECONDS, and what was wrong only at first is printed too. It prints, per run, the
+orders, their final states, the charges, the stock check and every problem found.
 """
 
 from __future__ import annotations
