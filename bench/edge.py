@@ -260,8 +260,9 @@ def parse_wrk(name: str, out: str) -> Row:
     return Row(
         name,
         (requests - errors) / (_ms(elapsed) / 1000),
-        _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        # Anchored: a Thread Stats share such as "68.50%" also ends in "50%".
+        _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         errors,
     )
 

@@ -48,6 +48,12 @@ def test_a_ghz_report_counts_ok_calls_and_not_the_calls_cut_at_the_end():
     assert (row.p50_ms, row.p99_ms, row.errors) == (9.0, 31.5, 2)
 
 
+def test_a_stdev_share_ending_in_50_percent_is_not_taken_for_the_median():
+    # `make bench-edge` died on such a report: "68.50%" ends the Req/Sec line.
+    report = WRK_OUTPUT.replace("480.00     70.00%", "480.00     68.50%")
+    assert edge.parse_wrk("rest", report).p50_ms == pytest.approx(40.5)
+
+
 @pytest.mark.parametrize(("text", "ms"), [("850us", 0.85), ("12.5ms", 12.5), ("2.00s", 2000.0)])
 def test_wrk_durations_are_read_in_their_unit(text, ms):
     assert edge._ms(text) == pytest.approx(ms)
