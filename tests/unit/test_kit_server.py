@@ -308,6 +308,22 @@ async def test_shutdown_lets_an_in_flight_call_finish_and_refuses_new_ones():
     assert json.loads(reply.data)["keys"]
 
 
+async def _order_server(keys: SigningKeys, orders: Any) -> tuple[grpc.aio.Server, int, list]:
+    """The kit's server with an OrderService servicer; a customer token's metadata for it."""
+    from emporium.order.v1 import order_service_pb2_grpc
+
+    async def jwks() -> bytes:
+        return keys.jwks_json()
+
+    app = server.App(
+        servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, orders)],
+        service_names=["emporium.order.v1.OrderService"],
+        verifier=auth.JwtVerifier(jwks, issuer=AUTH.issuer, audience=AUTH.audience),
+    )
+    grpc_server, port, _ = await server.start(server.ServerSettings(name="order", port=0), app)
+    return grpc_server, port, [("authorization", f"Bearer {keys.sign(_claims())}")]
+
+
 async def test_a_server_stream_passes_every_message_and_maps_an_error_raised_mid_stream(tmp_path):
     from emporium.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 
@@ -320,16 +336,7 @@ async def test_a_server_stream_passes_every_message_and_maps_an_error_raised_mid
                 yield order_service_pb2.WatchOrderResponse(order=order)
             raise errors.NotFound("the order was deleted")
 
-    async def jwks() -> bytes:
-        return keys.jwks_json()
-
-    app = server.App(
-        servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, Orders())],
-        service_names=["emporium.order.v1.OrderService"],
-        verifier=auth.JwtVerifier(jwks, issuer=AUTH.issuer, audience=AUTH.audience),
-    )
-    grpc_server, port, _ = await server.start(server.ServerSettings(name="order", port=0), app)
-    metadata = [("authorization", f"Bearer {keys.sign(_claims())}")]
+    grpc_server, port, metadata = await _order_server(keys, Orders())
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
         call = stub.WatchOrder(order_service_pb2.WatchOrderRequest(id="o1"), metadata=metadata)
@@ -545,16 +552,7 @@ async def test_a_watcher_that_goes_away_ends_its_stream_quietly(caplog):
                 order = order_pb2.Order(id="x" * 100_000, state=order_pb2.Order.STATE_PENDING)
                 yield order_service_pb2.WatchOrderResponse(order=order)
 
-    async def jwks() -> bytes:
-        return keys.jwks_json()
-
-    app = server.App(
-        servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, Orders())],
-        service_names=["emporium.order.v1.OrderService"],
-        verifier=auth.JwtVerifier(jwks, issuer=AUTH.issuer, audience=AUTH.audience),
-    )
-    grpc_server, port, _ = await server.start(server.ServerSettings(name="order", port=0), app)
-    metadata = [("authorization", f"Bearer {keys.sign(_claims())}")]
+    grpc_server, port, metadata = await _order_server(keys, Orders())
     caplog.set_level(logging.INFO)
     for _ in range(5):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
