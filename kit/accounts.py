@@ -177,12 +177,17 @@ def rabbitmq_permissions(
 
 def rabbitmq_password(service: str, env: Mapping[str, str] = os.environ) -> str:
     """The broker password of `service` (see the module docstring)."""
-    name = f"EMPORIUM_RABBITMQ_PASSWORD_{service.upper()}"
+    return _password("RABBITMQ", service, env, f"dev-{service}")
+
+
+def _password(server: str, service: str, env: Mapping[str, str], development_default: str) -> str:
+    """EMPORIUM_<server>_PASSWORD_<SERVICE>; its development default only in development."""
+    name = f"EMPORIUM_{server}_PASSWORD_{service.upper()}"
     value = env.get(name, "")
     if value:
         return value
     if development(env):
-        return f"dev-{service}"
+        return development_default
     raise ConfigError(f"{name} is required outside EMPORIUM_ENV=development")
 
 
@@ -302,13 +307,8 @@ def cassandra_role(service: str, env: Mapping[str, str] = os.environ) -> str:
 
 def cassandra_password(service: str, env: Mapping[str, str] = os.environ) -> str:
     """The Cassandra password of `service` (see the module docstring)."""
-    name = f"EMPORIUM_CASSANDRA_PASSWORD_{service.upper()}"
-    value = env.get(name, "")
-    if value:
-        return value
-    if development(env):
-        return cassandra_development_password(CASSANDRA_KEYSPACE_PREFIX + service)
-    raise ConfigError(f"{name} is required outside EMPORIUM_ENV=development")
+    development_default = cassandra_development_password(CASSANDRA_KEYSPACE_PREFIX + service)
+    return _password("CASSANDRA", service, env, development_default)
 
 
 def _cql_string(value: str) -> str:
