@@ -39,6 +39,7 @@ Choices, and why:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -82,7 +83,7 @@ from cassandra.query import (
 )
 from opentelemetry import trace
 
-from kit import retry
+from kit import retry, telemetry
 from kit.config import CassandraSettings, StartRefused
 
 __all__ = [
@@ -362,6 +363,8 @@ class CassandraSession:
             return await _rows_of(rf, all_pages=True)
 
     def _span(self, statement: Any) -> Any:
+        if not telemetry.in_recorded_span():
+            return contextlib.nullcontext()
         cql = _cql(statement)
         return tracer.start_as_current_span(
             f"{cql.split(None, 1)[0].upper() if cql else 'CQL'} {self.keyspace}",

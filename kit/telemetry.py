@@ -15,9 +15,11 @@ batches on the SDK's background threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -151,13 +153,51 @@ def setup(settings: TelemetrySettings) -> TracerProvider | None:
     return provider
 
 
+def in_recorded_span() -> bool:
+    """Whether the current span is recorded: a client span (a Redis or Cassandra call) is worth
+    making only then; in an unsampled call it would be built and thrown away."""
+    return trace.get_current_span().is_recording()
+
+
+class ChildrenOnly(trace.TracerProvider):
+    """Tracers whose spans exist only inside a recorded span; elsewhere they hand out the
+    invalid span and do nothing else (no ids, no sampler, no context switch). For client
+    instrumentation whose spans have no meaning on their own (RequestRoots drops them anyway)."""
+
+    def __init__(self, provider: trace.TracerProvider) -> None:
+        self._provider = provider
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _ChildTracer(self._provider.get_tracer(*args, **kwargs))
+
+
+class _ChildTracer(trace.Tracer):
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, name: str, context=None, *args: Any, **kwargs: Any) -> trace.Span:
+        if not trace.get_current_span(context).is_recording():
+            return trace.INVALID_SPAN
+        return self._tracer.start_span(name, context, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, context=None, *args: Any, **kwargs: Any):
+        if not trace.get_current_span(context).is_recording():
+            yield trace.INVALID_SPAN
+            return
+        with self._tracer.start_as_current_span(name, context, *args, **kwargs) as span:
+            yield span
+
+
 def _instrument_clients() -> None:
-    # Outgoing gRPC calls carry the trace context (and get client spans); Redis calls get spans.
+    # Outgoing gRPC calls carry the trace context (and get client spans), also from an
+    # unsampled call (the callee must not start a trace of its own); Redis calls get spans in
+    # recorded calls only.
     from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     GrpcAioInstrumentorClient().instrument()
-    RedisInstrumentor().instrument()
+    RedisInstrumentor().instrument(tracer_provider=ChildrenOnly(trace.get_tracer_provider()))
 
 
 def _export_over_otlp(

@@ -150,23 +150,28 @@ def product_state_of(state: int, field_name: str = "state") -> ProductState | No
 
 
 def product_from_bytes(data: bytes) -> Product:
-    """A product read back from the cache (stored as its Product message)."""
+    """A product read back from the cache (stored as its Product message by product_to_proto)."""
     message = product_pb2.Product.FromString(data)
-    product, _ = product_from_proto(message)
     publish = message.publish_time.ToDatetime(UTC) if message.HasField("publish_time") else None
     return Product(
-        **{
-            **product.__dict__,
-            "state": _PRODUCT_STATE_OF[message.state],
-            "create_time": message.create_time.ToDatetime(UTC),
-            "update_time": message.update_time.ToDatetime(UTC),
-            "publish_time": publish,
-            "rating_average": message.rating_average,
-            "rating_count": message.rating_count,
-            "ever_published": publish is not None,
-            "images": tuple(image_from_proto(i) for i in message.images),
-            "price": Money(message.price.currency_code, message.price.units, message.price.nanos),
-        }
+        id=message.id,
+        sku=message.sku,
+        title=message.title,
+        description=message.description,
+        price=Money(message.price.currency_code, message.price.units, message.price.nanos),
+        state=_PRODUCT_STATE_OF[message.state],
+        create_time=message.create_time.ToDatetime(UTC),
+        update_time=message.update_time.ToDatetime(UTC),
+        category_ids=tuple(message.category_ids),
+        attributes=dict(message.attributes),
+        seller_id=message.seller_id,
+        weight_grams=message.weight_grams,
+        rating_average=message.rating_average,
+        rating_count=message.rating_count,
+        version=message.etag,
+        publish_time=publish,
+        ever_published=publish is not None,
+        images=tuple(image_from_proto(i) for i in message.images),
     )
 
 

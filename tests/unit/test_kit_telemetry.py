@@ -110,10 +110,15 @@ class _Health(health_pb2_grpc.HealthServicer):
     """Check answers with the trace id current in the handler; `fail` makes it raise."""
 
     fail: Exception | None = None
+    client_call = False  # makes a client span as the Redis instrumentation does
     seen: list[int]
 
     async def Check(self, request, context):
         self.seen.append(trace.get_current_span().get_span_context().trace_id)
+        if self.client_call:
+            tracer = telemetry.ChildrenOnly(trace.get_tracer_provider()).get_tracer("redis")
+            with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT) as span:
+                span.set_attribute("db.statement", "GET ?")
         if self.fail is not None:
             raise self.fail
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
@@ -170,6 +175,33 @@ async def test_an_unsampled_call_exports_nothing_but_keeps_the_callers_trace_id(
     assert await check(sampled=False) is grpc.StatusCode.OK
     assert exported.get_finished_spans() == ()
     assert servicer.seen == [TRACE_ID]
+
+
+async def test_a_client_span_is_made_in_a_sampled_call_only(traced):
+    check, servicer, exported = traced
+    servicer.client_call = True
+    assert await check(sampled=False) is grpc.StatusCode.OK
+    assert exported.get_finished_spans() == ()
+    assert await check(sampled=True) is grpc.StatusCode.OK
+    client, server_span = exported.get_finished_spans()
+    assert (client.name, client.kind) == ("GET", SpanKind.CLIENT)
+    assert client.parent.span_id == server_span.context.span_id
+    assert client.attributes["db.statement"] == "GET ?"
+
+
+def test_outside_a_recorded_span_a_client_tracer_does_nothing():
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()  # samples everything, so only ChildrenOnly can drop the span
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = telemetry.ChildrenOnly(provider).get_tracer("redis")
+    with tracer.start_as_current_span("GET") as span:
+        assert span is trace.INVALID_SPAN
+        assert not telemetry.in_recorded_span()
+    assert tracer.start_span("GET") is trace.INVALID_SPAN
+    with provider.get_tracer("server").start_as_current_span("call"):
+        assert telemetry.in_recorded_span()
+        assert tracer.start_span("GET").is_recording()
+    assert len(exported.get_finished_spans()) == 1  # the call; the started GET never ended
 
 
 @pytest.mark.parametrize(
