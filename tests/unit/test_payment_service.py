@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -67,6 +68,18 @@ class Tokens:
         return [("authorization", f"Bearer {token}")]
 
 
+class SteppingClock:
+    """The wall clock, one millisecond later at every reading: the service keeps milliseconds,
+    and methods added within one would tie on their creation time and list in id order."""
+
+    def __init__(self) -> None:
+        self.time = datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        self.time += timedelta(milliseconds=1)
+        return self.time
+
+
 class World:
     def __init__(self, channel, tokens, methods, payments, sandbox, app) -> None:
         self.stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
@@ -123,6 +136,7 @@ async def world() -> AsyncIterator[World]:
         provider=SandboxProvider(sandbox, latency=0),
         bus=None,
         verifier=auth.JwtVerifier(tokens.source, issuer=ISSUER, audience=AUDIENCE),
+        clock=SteppingClock(),
     )
     grpc_server, port, _ = await server.start(settings.server, app)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
