@@ -47,6 +47,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
         session = await cassandra.connect(settings.cassandra, schema=SCHEMA)
         closers.append(session.close)
         built = await stores.build(session)
+        if moved := await built.images.move_legacy():
+            log.info("moved %d product images onto their products' rows", moved)
         ports.update(built.ports)
         if "bus" not in overrides:
             bus = await event_bus.Bus.connect(settings.rabbit, source=settings.server.name)

@@ -242,16 +242,16 @@ class CatalogHandlers:
     async def _read(self, ids: Sequence[str], *, use_cache: bool = True) -> dict[str, Product]:
         """Products by id through the read cache; the cache failing falls back to Cassandra."""
         if not use_cache:
-            return await self._with_images(await self.products.get_many(ids))
+            return await self.products.get_many(ids)
         try:
             found = await self.cache.get_many(ids)
             missing = [i for i in dict.fromkeys(ids) if i not in found]
             generations = await self.cache.generations(missing) if missing else []
         except Exception as error:  # the cache is an optimisation, never a dependency
             log.warning("product cache unavailable (%s); reading Cassandra", error)
-            return await self._with_images(await self.products.get_many(ids))
+            return await self.products.get_many(ids)
         if missing:
-            loaded = await self._with_images(await self.products.get_many(missing))
+            loaded = await self.products.get_many(missing)
             found.update(loaded)
             try:
                 keep = [(p, g) for p, g in zip(missing, generations, strict=True) if p in loaded]
@@ -263,12 +263,6 @@ class CatalogHandlers:
         except Exception as error:
             log.debug("cache counters not updated (%s)", error)
         return found
-
-    async def _with_images(self, products: dict[str, Product]) -> dict[str, Product]:
-        if not products:
-            return products
-        galleries = await self.images.of_products(list(products))
-        return {i: replace(p, images=tuple(galleries.get(i, ()))) for i, p in products.items()}
 
     async def _invalidate(self, ids: Sequence[str]) -> None:
         # After the Cassandra write: a failure here must fail the call (the client must not
@@ -413,16 +407,14 @@ class CatalogHandlers:
             "rating": lambda p: [-p.rating_average, -p.rating_count, p.id],
             "relevance": lambda p: [-relevance(p), -_micros(p.newest_key), p.id],
         }
-        page = _page(matches, keys[sort], size, page_token, scope)
-        shown = await self._with_images({p.id: p for p in page.items})
-        return Page([shown[p.id] for p in page.items], page.next_page_token)
+        return _page(matches, keys[sort], size, page_token, scope)
 
     async def _editable(self, product_id: str) -> Product:
         product_id = _require_id(product_id, "product")
         product = await self.products.get(product_id)
         if product is None:
             raise errors.NotFound(f"product {product_id} does not exist")
-        return (await self._with_images({product.id: product}))[product.id]
+        return product
 
     async def _store(self, old: Product, new: Product, events: Sequence[Any]) -> Product:
         await self.products.save(new, events, old_sku=old.sku if old.sku != new.sku else "")
@@ -1126,7 +1118,6 @@ class CatalogHandlers:
         if product is None:
             log.warning("image %s for product %s, which does not exist", image.id, image.product_id)
             return None
-        product = (await self._with_images({product.id: product}))[product.id]
         existing = next((i for i in product.images if i.id == image.id), None)
         if existing is not None:
             return existing

@@ -157,14 +157,13 @@ class ReviewRepository(Protocol):
 
 
 class ImageRepository(Protocol):
-    """Product images' metadata, by product (the bytes are the file service's)."""
+    """Product images' metadata, by product (the bytes are the file service's). The images
+    are part of the product: the ProductRepository's reads return them, ordered by position,
+    and its `save` leaves them as they are."""
 
     async def add(self, image: ProductImage) -> ProductImage:
-        """Stores an image unless one with its id exists; returns the stored one."""
-        ...
-
-    async def of_products(self, product_ids: Sequence[str]) -> dict[str, list[ProductImage]]:
-        """Each product's images, ordered by position."""
+        """Stores an image unless one with its id exists; returns the stored one. NotFound if
+        the product does not exist."""
         ...
 
     async def save(self, images: Sequence[ProductImage]) -> None:

@@ -126,13 +126,14 @@ async def real(session, redis_client) -> dict[str, Any]:
 @pytest.fixture(params=["memory", "real"])
 def repos(request, real) -> dict[str, Any]:
     if request.param == "memory":
+        products = memory.InMemoryProductRepository()
         return {
-            "products": memory.InMemoryProductRepository(),
+            "products": products,
             "categories": memory.InMemoryCategoryRepository(),
             "stock": memory.InMemoryStockRepository(),
             "reservations": memory.InMemoryReservationRepository(),
             "reviews": memory.InMemoryReviewRepository(),
-            "images": memory.InMemoryImageRepository(),
+            "images": memory.InMemoryImageRepository(products),
             "cache": memory.InMemoryProductCache(),
         }
     return real
@@ -311,21 +312,84 @@ async def test_a_user_reviews_a_product_once(repos):
     await repos["reviews"].create(replace(review, id=str(uuid.uuid4())), [])
 
 
-async def test_an_image_is_recorded_once_by_its_file_id_with_its_urls_and_thumbnails(repos):
-    product_id = str(uuid.uuid4())
+def _image(product_id: str, **fields: Any) -> ProductImage:
     thumbs = (ImageThumbnail(128, 128, 96, "http://s/t128"), ImageThumbnail(256, 256, 192, "u"))
-    image = ProductImage(
-        str(uuid.uuid4()), product_id, "image/png", 2048, 4, 4, _now(),
-        url="http://s/original", thumbnails=thumbs,
-    )  # fmt: skip
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()), "product_id": product_id, "content_type": "image/png",
+        "size_bytes": 2048, "width": 4, "height": 4, "create_time": _now(),
+        "url": "http://s/original", "thumbnails": thumbs, **fields,
+    }  # fmt: skip
+    return ProductImage(**values)
+
+
+async def test_an_image_is_recorded_once_by_its_file_id_and_read_with_its_product(repos):
+    product = await repos["products"].create(_product(), [])
+    image = _image(product.id)
     assert await repos["images"].add(image) == image
-    # A redelivered FileUploaded: the first row (and its position) stays.
+    # A redelivered FileUploaded: the first entry (and its position) stays.
     assert await repos["images"].add(replace(image, position=5)) == image
     moved = replace(image, position=3, alt_text="Side")
     await repos["images"].save([moved])
-    assert (await repos["images"].of_products([product_id]))[product_id] == [moved]
+    assert (await repos["products"].get(product.id)).images == (moved,)
+    # A write of the product's fields leaves its gallery as it is.
+    await repos["products"].save(replace(product, title="Desk lamp"), [])
+    found = await repos["products"].get_many([product.id])
+    assert found[product.id].title == "Desk lamp"
+    assert found[product.id].images == (moved,)
     await repos["images"].delete(moved)
-    assert (await repos["images"].of_products([product_id]))[product_id] == []
+    assert (await repos["products"].get(product.id)).images == ()
+
+
+async def test_images_of_one_product_added_at_once_are_all_kept_in_position_order(repos):
+    product = await repos["products"].create(_product(), [])
+    images = [_image(product.id, position=n, alt_text=f"view {n}") for n in (2, 0, 1)]
+    await asyncio.gather(*(repos["images"].add(i) for i in images))
+    stored = (await repos["products"].get(product.id)).images
+    assert [i.alt_text for i in stored] == ["view 0", "view 1", "view 2"]
+
+
+async def test_an_image_of_a_product_that_does_not_exist_is_not_stored(repos):
+    missing = str(uuid.uuid4())
+    with pytest.raises(errors.NotFound):
+        await repos["images"].add(_image(missing))
+    assert await repos["products"].get(missing) is None
+
+
+async def test_images_left_in_the_old_table_move_onto_their_products_at_start(session, real):
+    """An upgrade from the keyspace's product_images table (one row per image)."""
+    await session.execute(
+        "CREATE TABLE IF NOT EXISTS product_images (product_id uuid, id uuid, content_type text, "
+        "size_bytes bigint, width int, height int, alt_text text, position int, "
+        "create_time timestamp, request_id text, url text, thumbnails text, "
+        "PRIMARY KEY ((product_id), id))"
+    )
+    product = await real["products"].create(_product(), [])
+    now = _now()
+    old = [(uuid.uuid4(), n, f"http://s/{n}") for n in (1, 0)]
+    for image_id, position, url in old:
+        await session.execute(
+            "INSERT INTO product_images (product_id, id, content_type, size_bytes, width, height, "
+            "alt_text, position, create_time, request_id, url, thumbnails) "
+            "VALUES (%s, %s, 'image/jpeg', 10, 2, 1, 'old', %s, %s, '', %s, "
+            '\'[{"size": 128, "width": 128, "height": 64, "url": "http://s/t"}]\')',
+            (uuid.UUID(product.id), image_id, position, now, url),
+        )
+    orphan = uuid.uuid4()  # an image whose product is gone
+    await session.execute(
+        "INSERT INTO product_images (product_id, id, content_type, position, create_time) "
+        "VALUES (%s, %s, 'image/png', 0, %s)",
+        (orphan, uuid.uuid4(), now),
+    )
+    assert await real["images"].move_legacy() == 3
+    images = (await real["products"].get(product.id)).images
+    assert [(i.url, i.position, i.alt_text, i.create_time) for i in images] == [
+        ("http://s/0", 0, "old", now),
+        ("http://s/1", 1, "old", now),
+    ]
+    assert images[0].thumbnails == (ImageThumbnail(128, 128, 64, "http://s/t"),)
+    assert await real["products"].get(str(orphan)) is None
+    assert await session.execute("SELECT id FROM product_images") == []
+    assert await real["images"].move_legacy() == 0
 
 
 async def test_the_cache_never_keeps_a_value_read_before_an_invalidation(repos):

@@ -117,14 +117,15 @@ async def client() -> AsyncIterator[Client]:
     settings = Settings.from_env({"EMPORIUM_ENV": "development", "EMPORIUM_CATALOG_GRPC_PORT": "0"})
     keys = SigningKeys(ec.generate_private_key(ec.SECP256R1()))
     events = memory.EventLog()
+    products = memory.InMemoryProductRepository(events)
     fakes: dict[str, Any] = {
         "events": events,
-        "products": memory.InMemoryProductRepository(events),
+        "products": products,
         "categories": memory.InMemoryCategoryRepository(),
         "stock": memory.InMemoryStockRepository(events),
         "reservations": memory.InMemoryReservationRepository(events),
         "reviews": memory.InMemoryReviewRepository(events),
-        "images": memory.InMemoryImageRepository(),
+        "images": memory.InMemoryImageRepository(products),
         "cache": memory.InMemoryProductCache(),
         "clock": memory.FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
     }

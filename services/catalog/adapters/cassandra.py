@@ -11,6 +11,7 @@ unannounced.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -69,10 +70,8 @@ RESERVATION_COLUMNS = (
     "order_id, state, lines, line_order, shortages, release_reason, expire_time, create_time, "
     "update_time, announced"
 )
-IMAGE_COLUMNS = (
-    "product_id, id, content_type, size_bytes, width, height, alt_text, position, create_time, "
-    "request_id, url, thumbnails"
-)
+# What a read returns: the row's fields and its gallery (written by the image adapter only).
+PRODUCT_READ_COLUMNS = PRODUCT_COLUMNS + ", images"
 REVIEW_COLUMNS = (
     "product_id, id, reviewer_id, rating, title, body, verified_purchase, create_time, update_time"
 )
@@ -125,8 +124,8 @@ class Statements:
         self.set_rating = await p(
             "UPDATE products SET rating_average = ?, rating_count = ? WHERE id = ?"
         )
-        self.select_product = await p(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?")
-        self.select_products = await p(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ?")
+        self.select_product = await p(f"SELECT {PRODUCT_READ_COLUMNS} FROM products WHERE id = ?")
+        self.select_products = await p(f"SELECT {PRODUCT_READ_COLUMNS} FROM products WHERE id IN ?")
         self.in_category = await p("SELECT id FROM products WHERE category_ids CONTAINS ? LIMIT 1")
         self.claim_slug = await p(
             "INSERT INTO categories_by_slug (slug, category_id) VALUES (?, ?) IF NOT EXISTS"
@@ -203,16 +202,12 @@ class Statements:
         )
         self.product_reviews = await p(f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE product_id = ?")
         self.delete_review = await p("DELETE FROM reviews WHERE product_id = ? AND id = ?")
-        self.insert_image = await p(
-            f"INSERT INTO product_images ({IMAGE_COLUMNS}) VALUES ({_marks(12)})"
-        )
+        self.set_image = await p("UPDATE products SET images[?] = ? WHERE id = ?")
+        # Only into a product that exists (sku is never null there): no row of a gallery alone.
         self.add_image = await p(
-            f"INSERT INTO product_images ({IMAGE_COLUMNS}) VALUES ({_marks(12)}) IF NOT EXISTS"
+            "UPDATE products SET images[?] = ? WHERE id = ? IF images[?] = null AND sku != null"
         )
-        self.product_images = await p(
-            f"SELECT {IMAGE_COLUMNS} FROM product_images WHERE product_id IN ?"
-        )
-        self.delete_image = await p("DELETE FROM product_images WHERE product_id = ? AND id = ?")
+        self.delete_image = await p("DELETE images[?] FROM products WHERE id = ?")
         return self
 
 
@@ -239,6 +234,7 @@ def _product(row: Any) -> Product:
         publish_time=_utc(row.publish_time),
         request_id=row.request_id or "",
         ever_published=bool(row.ever_published),
+        images=_gallery(str(row.id), row.images),
     )
 
 
@@ -380,7 +376,7 @@ class CassandraProductRepository:
         for word in words:
             where.append("words CONTAINS ?")
             params.append(word)
-        cql = f"SELECT {PRODUCT_COLUMNS} FROM products"
+        cql = f"SELECT {PRODUCT_READ_COLUMNS} FROM products"
         if where:
             cql += " WHERE " + " AND ".join(where)
         statement = await self.session.prepare(cql)
@@ -785,71 +781,110 @@ class CassandraReviewRepository:
 # --- images -----------------------------------------------------------------------------------
 
 
-def _thumbnails(raw: str | None) -> tuple[ImageThumbnail, ...]:
-    return tuple(ImageThumbnail(**t) for t in json.loads(raw)) if raw else ()
-
-
-def _image(row: Any) -> ProductImage:
-    return ProductImage(
-        id=str(row.id),
-        product_id=str(row.product_id),
-        content_type=row.content_type,
-        size_bytes=row.size_bytes or 0,
-        width=row.width or 0,
-        height=row.height or 0,
-        create_time=_utc(row.create_time),
-        alt_text=row.alt_text or "",
-        position=row.position or 0,
-        request_id=row.request_id or "",
-        url=row.url or "",
-        thumbnails=_thumbnails(row.thumbnails),
+def _image_json(i: ProductImage) -> str:
+    return json.dumps(
+        {
+            "content_type": i.content_type,
+            "size_bytes": i.size_bytes,
+            "width": i.width,
+            "height": i.height,
+            "create_time": i.create_time.isoformat(),
+            "alt_text": i.alt_text,
+            "position": i.position,
+            "request_id": i.request_id,
+            "url": i.url,
+            "thumbnails": [t.__dict__ for t in i.thumbnails],
+        },
+        separators=(",", ":"),
     )
 
 
+def _image(product_id: str, image_id: Any, raw: str) -> ProductImage:
+    fields = json.loads(raw)
+    return ProductImage(
+        id=str(image_id),
+        product_id=product_id,
+        create_time=datetime.fromisoformat(fields.pop("create_time")),
+        thumbnails=tuple(ImageThumbnail(**t) for t in fields.pop("thumbnails")),
+        **fields,
+    )
+
+
+def _gallery(product_id: str, images: Any) -> tuple[ProductImage, ...]:
+    found = [_image(product_id, i, raw) for i, raw in (images or {}).items()]
+    return tuple(sorted(found, key=lambda i: (i.position, i.id)))
+
+
 class CassandraImageRepository:
+    """The gallery lives on the product row (`images`: image id -> its metadata as JSON), so a
+    product with its images is one read; each entry is written on its own, so changes to two
+    images of one product never overwrite each other."""
+
     def __init__(self, session: CassandraSession, q: Statements):
         self.session = session
         self.q = q
 
     async def add(self, image: ProductImage) -> ProductImage:
-        # IF NOT EXISTS: a redelivered FileUploaded finds the first row and keeps its position.
-        rows = await self.session.execute(self.q.add_image, self._values(image))
-        return image if applied(rows) else _image(rows[0])
-
-    async def of_products(self, product_ids: Sequence[str]) -> dict[str, list[ProductImage]]:
-        ids = list(dict.fromkeys(_uuid(p) for p in product_ids))
-        found: dict[str, list[ProductImage]] = {p: [] for p in product_ids}
-        if ids:
-            for row in await self.session.execute(self.q.product_images, (ids,)):
-                found.setdefault(str(row.product_id), []).append(_image(row))
-        for images in found.values():
-            images.sort(key=lambda i: (i.position, i.id))
-        return found
-
-    @staticmethod
-    def _values(i: ProductImage) -> tuple[Any, ...]:
-        thumbnails = json.dumps([t.__dict__ for t in i.thumbnails]) if i.thumbnails else None
-        return (
-            _uuid(i.product_id),
-            _uuid(i.id),
-            i.content_type,
-            i.size_bytes,
-            i.width,
-            i.height,
-            i.alt_text,
-            i.position,
-            i.create_time,
-            i.request_id,
-            i.url,
-            thumbnails,
+        # Conditional: a redelivered FileUploaded finds the first entry and keeps its position.
+        key = _uuid(image.id)
+        rows = await self.session.execute(
+            self.q.add_image, (key, _image_json(image), _uuid(image.product_id), key)
         )
+        if applied(rows):
+            return image
+        if not getattr(rows[0], "sku", None):
+            raise errors.NotFound(f"product {image.product_id} does not exist")
+        return _image(image.product_id, key, rows[0].images[key])
 
     async def save(self, images: Sequence[ProductImage]) -> None:
         for i in images:
-            await self.session.execute(self.q.insert_image, self._values(i))
+            await self.session.execute(
+                self.q.set_image, (_uuid(i.id), _image_json(i), _uuid(i.product_id))
+            )
 
     async def delete(self, image: ProductImage) -> None:
-        await self.session.execute(self.q.delete_image, (_uuid(image.product_id), _uuid(image.id)))
+        await self.session.execute(self.q.delete_image, (_uuid(image.id), _uuid(image.product_id)))
+
+    async def move_legacy(self) -> int:
+        """Moves the rows of the old `product_images` table (one row per image, a second read
+        for every product) onto their products' rows and deletes them; returns how many moved.
+        Idempotent and resumable: run at every start, it finds nothing once the table is empty
+        (services/catalog/README.md says when to drop it)."""
+        tables = await self.session.execute(
+            "SELECT table_name FROM system_schema.tables "
+            "WHERE keyspace_name = %s AND table_name = 'product_images'",
+            (self.session.keyspace,),
+        )
+        if not tables:
+            return 0
+        moved = 0
+        while rows := await self.session.execute("SELECT * FROM product_images LIMIT 500"):
+            for row in rows:
+                image = ProductImage(
+                    id=str(row.id),
+                    product_id=str(row.product_id),
+                    content_type=row.content_type,
+                    size_bytes=row.size_bytes or 0,
+                    width=row.width or 0,
+                    height=row.height or 0,
+                    create_time=_utc(row.create_time),
+                    alt_text=row.alt_text or "",
+                    position=row.position or 0,
+                    request_id=row.request_id or "",
+                    url=getattr(row, "url", None) or "",
+                    thumbnails=tuple(
+                        ImageThumbnail(**t)
+                        for t in json.loads(getattr(row, "thumbnails", None) or "[]")
+                    ),
+                )
+                with contextlib.suppress(errors.NotFound):  # its product is gone
+                    await self.add(image)
+                await self.session.execute(
+                    "DELETE FROM product_images WHERE product_id = %s AND id = %s",
+                    (row.product_id, row.id),
+                )
+                moved += 1
+        return moved
 
 
 @dataclass

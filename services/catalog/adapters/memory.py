@@ -90,6 +90,7 @@ class InMemoryProductRepository:
                     product,
                     rating_average=stored.rating_average,
                     rating_count=stored.rating_count,
+                    images=stored.images,  # written by the image repository only
                 )
             self.products[product.id] = product
             if old_sku and self.skus.get(old_sku) == product.id:
@@ -288,24 +289,35 @@ class InMemoryReviewRepository:
 
 
 class InMemoryImageRepository:
-    def __init__(self) -> None:
-        self.images: dict[str, dict[str, ProductImage]] = {}
+    """Galleries kept on the products of an InMemoryProductRepository, as the Cassandra
+    adapter keeps them on the product row."""
+
+    def __init__(self, products: InMemoryProductRepository) -> None:
+        self.products = products
+
+    def _put(self, image: ProductImage, *, keep: bool = False) -> ProductImage:
+        product = self.products.products.get(image.product_id)
+        if product is None:
+            raise errors.NotFound(f"product {image.product_id} does not exist")
+        others = [i for i in product.images if i.id != image.id]
+        if keep and len(others) < len(product.images):
+            return next(i for i in product.images if i.id == image.id)
+        gallery = tuple(sorted([*others, image], key=lambda i: (i.position, i.id)))
+        self.products.products[product.id] = replace(product, images=gallery)
+        return image
 
     async def add(self, image: ProductImage) -> ProductImage:
-        return self.images.setdefault(image.product_id, {}).setdefault(image.id, image)
-
-    async def of_products(self, product_ids: Sequence[str]) -> dict[str, list[ProductImage]]:
-        return {
-            p: sorted(self.images.get(p, {}).values(), key=lambda i: (i.position, i.id))
-            for p in product_ids
-        }
+        return self._put(image, keep=True)
 
     async def save(self, images: Sequence[ProductImage]) -> None:
         for image in images:
-            self.images.setdefault(image.product_id, {})[image.id] = image
+            self._put(image)
 
     async def delete(self, image: ProductImage) -> None:
-        self.images.get(image.product_id, {}).pop(image.id, None)
+        product = self.products.products.get(image.product_id)
+        if product is not None:
+            gallery = tuple(i for i in product.images if i.id != image.id)
+            self.products.products[product.id] = replace(product, images=gallery)
 
 
 class InMemoryProductCache:
