@@ -259,6 +259,9 @@ bench-edge: bench-tools ## Per-call costs from a bare gRPC server to GetProduct 
 	EMPORIUM_TRACE_SAMPLE_RATIO=0.1 EMPORIUM_ACCESS_LOG_SAMPLE=0.1 $(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.edge \
 	    --seconds $(BENCH_SECONDS) --workers $(BENCH_WORKERS)
 
+bench-checkout: ## The checkout saga under load on the whole stack, at production's trace and access log sampling.
+	EMPORIUM_TRACE_SAMPLE_RATIO=0.1 EMPORIUM_ACCESS_LOG_SAMPLE=0.1 $(STACK) with -- $(RUN) python -m bench.checkout
+
 clean-data: ## Delete the servers' data and everything else in var/ (refuses while running).
 	$(STACK) clean
 

@@ -20,6 +20,9 @@ them). Signs in as the development admin, creates one product with plenty of sto
    and `local_scan_latency`, no JMX or nodetool needed) over the emporium_* keyspaces, before
    and after phase 1, divided by the orders of phase 1 (writes and conditional writes alike,
    from `local_write_latency` / `cas_*`, are printed beside them).
+4. CPU per order, by process (services, Cassandra, RabbitMQ, Envoy, the load generator ...):
+   /proc's counters over phase 1 and its settling, divided by its orders. On a machine the
+   stack saturates, the orders/s reaching PAID is about its cores over this sum.
 
 Prints figures and the issue's targets beside them; asserts nothing (the load generator shares
 the machine's cores with the servers).
@@ -30,10 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import secrets
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 import httpx
@@ -132,6 +137,48 @@ class CassandraCounters:
 
     def close(self) -> None:
         self._cluster.shutdown()
+
+
+# What a process is, from its command line (the first pattern that matches names it).
+PROCESS_NAMES = (
+    (r"-m services\.(\w+)", None),
+    (r"org\.apache\.cassandra|cassandra", "cassandra"),
+    (r"opensearch", "opensearch"),
+    (r"beam\.smp|rabbit", "rabbitmq"),
+    (r"redis-server", "redis"),
+    (r"ferretdb", "ferretdb"),
+    (r"postgres", "postgres (ferretdb)"),
+    (r"envoy", "envoy"),
+    (r"-m bench\.checkout", "bench (load generator)"),
+)
+
+
+def process_name(cmdline: str) -> str | None:
+    for pattern, name in PROCESS_NAMES:
+        found = re.search(pattern, cmdline)
+        if found:
+            return name or found.group(1)
+    return None
+
+
+def cpu_by_process(proc: Path = Path("/proc")) -> dict[str, float]:
+    """CPU seconds (user + system) each named process has used so far, summed by name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = process_name(cmdline)
+        if name is None:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -306,9 +353,11 @@ async def main(args: argparse.Namespace) -> None:
         bench = Bench(api, stub, product, option, shoppers)
         bench.timeout = args.timeout
         before = await asyncio.to_thread(counters.snapshot)
+        cpu_before = cpu_by_process()
         saturated = await _saturate(bench, args)
         # The tail of the saga (shipping, its events) settles before the counters are read.
         await asyncio.sleep(args.settle_seconds)
+        cpu = _delta(cpu_before, cpu_by_process())
         after = await asyncio.to_thread(counters.snapshot)
         paced = await _paced(bench, args)
     counters.close()
@@ -347,6 +396,10 @@ async def main(args: argparse.Namespace) -> None:
     ]
     for count, table in top:
         print(f"  {table:<48} {count / args.orders:>7.1f} reads/order")
+    # Where an order's CPU goes (phase 1 and its settling; /proc, so Linux only).
+    print(f"CPU per order: {sum(cpu.values()) / args.orders * 1000:.0f} ms, by process:")
+    for name, seconds in sorted(cpu.items(), key=lambda item: -item[1])[: args.top + 4]:
+        print(f"  {name:<48} {seconds / args.orders * 1000:>7.1f} ms/order")
     print(TARGETS)
 
 
