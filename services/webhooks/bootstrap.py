@@ -26,12 +26,14 @@ log = logging.getLogger("emporium.webhooks")
 
 async def build(settings: Settings, **overrides: Any) -> App:
     """The running service. Tests pass fakes by name: `endpoints=`, `deliveries=`, `sender=`,
-    `clock=`, `verifier=`, `inbox=`, `resolver=` (for the SSRF guard) and `bus=` (a kit.bus.Bus;
-    None for no relay and no consumers).
+    `clock=`, `verifier=`, `resolver=` (for the SSRF guard) and `bus=` (a kit.bus.Bus; None
+    for no relay and no consumers).
 
     Without `endpoints` the service uses MongoDB and connects to RabbitMQ (unless `bus` is
     given), running the outbox relay (with a lease), the consumer, the dispatcher and a sweep
-    of old deliveries and inbox records.
+    of old deliveries. The consumer has no inbox: the fan-out is idempotent by construction (a
+    delivery's id derives from endpoint and event), and an inbox would cost two writes for
+    every event of the platform, most of which no endpoint subscribes to.
     """
     # httpx logs every request at INFO; each attempt is recorded in the store already.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -39,13 +41,11 @@ async def build(settings: Settings, **overrides: Any) -> App:
     background: list[Any] = []
     endpoints = overrides.get("endpoints")
     deliveries = overrides.get("deliveries")
-    inbox = overrides.get("inbox")
     bus = overrides.get("bus")
     lease = None
     clock = overrides.get("clock") or SystemClock()
     if endpoints is None:
         from kit import mongo
-        from kit.inbox import MongoInbox
         from kit.outbox import MongoLease
         from services.webhooks.adapters.mongo import INDEXES, MongoDeliveries, MongoEndpoints
 
@@ -56,9 +56,6 @@ async def build(settings: Settings, **overrides: Any) -> App:
         await endpoints.outbox.ensure_indexes()
         deliveries = MongoDeliveries(db)
         lease = MongoLease(db)
-        if inbox is None:
-            inbox = MongoInbox(db, settings.queue)
-        mongo_inbox = inbox
         store = deliveries
         retention = timedelta(days=settings.retention_days)
 
@@ -66,7 +63,6 @@ async def build(settings: Settings, **overrides: Any) -> App:
             while True:
                 try:
                     await store.prune(clock.now() - retention)
-                    await mongo_inbox.prune()
                 except Exception as exc:  # MongoDB restarting: next round
                     log.warning("webhooks sweep failed: %s", exc)
                 await asyncio.sleep(SWEEP_SECONDS)
@@ -116,12 +112,8 @@ async def build(settings: Settings, **overrides: Any) -> App:
 
         background.append(Relay(endpoints.outbox, bus, lease=lease).run)
         await bus.apply_topology(consumers.QUEUE, settings.queue)
-        if inbox is None:
-            from kit.inbox import InMemoryInbox
-
-            inbox = InMemoryInbox()
         subscriptions = consumers.subscriptions(delivery_handlers)
-        background.append(bus.subscribe(settings.queue, subscriptions, inbox=inbox).run)
+        background.append(bus.subscribe(settings.queue, subscriptions, inbox=None).run)
     verifier = overrides.get("verifier")
     if verifier is None:
         verifier, close_verifier = auth.user_service_verifier(settings.auth, settings.user.address)

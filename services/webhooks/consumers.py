@@ -4,7 +4,7 @@
 `webhooks` entry of kit.topology, derived from the descriptors (kit.topology.webhook_events),
 not kept by hand; the bootstrap applies the topology and subscribes (kit.bus.Bus.subscribe).
 The fan-out is naturally idempotent (a delivery's id derives from (endpoint, event) and is
-inserted once), so a redelivered event adds nothing; the inbox only saves the work.
+inserted once), so a redelivered event adds nothing, and the consumer has no inbox.
 """
 
 from __future__ import annotations

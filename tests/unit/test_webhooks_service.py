@@ -33,7 +33,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from kit import auth, events, server
 from kit.events import Event
-from kit.inbox import InMemoryInbox, idempotent
 from kit.ssrf import UrlGuard
 from services.webhooks import bootstrap, consumers
 from services.webhooks.adapters.memory import FixedClock, InMemoryDeliveries, InMemoryEndpoints
@@ -90,9 +89,8 @@ class World:
         self.deliveries: InMemoryDeliveries = deliveries
         self.admin = [("authorization", f"Bearer {tokens.token(str(uuid.uuid4()), admin=True)}")]
         self.shopper = [("authorization", f"Bearer {tokens.token(str(uuid.uuid4()))}")]
-        self.deliver = idempotent(
-            InMemoryInbox(), events.dispatch(consumers.subscriptions(app.delivery_handlers))
-        )
+        # As the service subscribes: no inbox (the fan-out is idempotent by construction).
+        self.deliver = events.dispatch(consumers.subscriptions(app.delivery_handlers))
 
     async def create(self, url: str = URL, types=("emporium.order.v1.OrderPlaced",), **kw) -> E:
         request = pb.CreateWebhookEndpointRequest(

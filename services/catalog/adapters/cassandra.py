@@ -70,8 +70,9 @@ RESERVATION_COLUMNS = (
     "order_id, state, lines, line_order, shortages, release_reason, expire_time, create_time, "
     "update_time, announced"
 )
-# What a read returns: the row's fields and its gallery (written by the image adapter only).
-PRODUCT_READ_COLUMNS = PRODUCT_COLUMNS + ", images"
+# What a read returns: the row's fields without the search words (derived from the title and
+# description, read by no one: a large set on a long description) and with its gallery.
+PRODUCT_READ_COLUMNS = PRODUCT_COLUMNS.removesuffix(", words") + ", images"
 REVIEW_COLUMNS = (
     "product_id, id, reviewer_id, rating, title, body, verified_purchase, create_time, update_time"
 )
@@ -310,7 +311,10 @@ class CassandraProductRepository:
         ids = list(dict.fromkeys(_uuid(i) for i in product_ids))
         if not ids:
             return {}
-        rows = await self.session.execute(self.q.select_products, (ids,))
+        if len(ids) == 1:  # one partition: no IN for the coordinator to split
+            rows = await self.session.execute(self.q.select_product, (ids[0],))
+        else:
+            rows = await self.session.execute(self.q.select_products, (ids,))
         return {str(r.id): _product(r) for r in rows}
 
     async def save(self, product: Product, events: Sequence[Message], *, old_sku: str = "") -> None:
