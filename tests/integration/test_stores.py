@@ -17,6 +17,11 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from pymongo import IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -385,3 +390,30 @@ async def test_redis_round_trips_bytes_hashes_and_expiry() -> None:
     finally:
         await client.delete(prefix + "blob", prefix + "cart")
         await client.aclose()
+
+
+async def test_redis_commands_are_client_spans_inside_a_recorded_call_only(monkeypatch) -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    client = kit_redis.connect(RedisSettings.from_env(env=ENV))
+    key = f"emporium-test{SUFFIX}:traced"
+    try:
+        await client.set(key, b"secret-value", ex=60)  # a background write: no span
+        assert exported.get_finished_spans() == ()
+        with provider.get_tracer("server").start_as_current_span("call") as call:
+            assert await client.get(key) == b"secret-value"
+            async with client.pipeline() as pipe:
+                assert await pipe.incr(key + ":n").delete(key + ":n").execute() == [1, 1]
+        get, multi, _call = exported.get_finished_spans()
+    finally:
+        await client.delete(key)
+        await client.aclose()
+    assert (get.name, get.kind, get.attributes["db.statement"]) == ("GET", SpanKind.CLIENT, "GET ?")
+    assert multi.name == "MULTI"
+    assert multi.attributes["db.statement"] == "INCR ?\nDEL ?"
+    for span in (get, multi):
+        assert span.parent.span_id == call.get_span_context().span_id
+        assert span.attributes["db.system"] == "redis"
+        assert "secret" not in str(dict(span.attributes))  # names, never values or keys
