@@ -131,6 +131,14 @@ def test_one_rest_order_is_one_trace_across_the_gateway_the_services_and_rabbitm
     # a producer span of another service (the relay that published the event).
     for service in CONSUMERS:
         assert _linked_consumer(spans, service), f"no consumer span in {service} under a producer"
+    # The stores' calls are client spans of the call that made them, named without values.
+    for system in ("redis", "cassandra"):
+        calls = [s for s in spans if s.get("attributes", {}).get("db.system") == system]
+        assert calls, f"no {system} client span in the trace"
+        for call in calls:
+            assert call["kind"] == "KIND_CLIENT"
+            assert call["parent_span_id"] in by_id
+            assert placed["id"] not in call["attributes"].get("db.statement", "")
     # Tree order: every span comes after its parent; durations are those of start and end.
     seen: set[str] = set()
     for span in spans:
