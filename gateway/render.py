@@ -159,6 +159,10 @@ class Gateway:
     # the share of new traces it records (EMPORIUM_TRACE_SAMPLE_RATIO); None: no tracing.
     otlp: tuple[str, int] | None = None
     trace_sample_ratio: float = 0.1
+    # The share of good requests the access log keeps (EMPORIUM_ACCESS_LOG_SAMPLE, as the
+    # services'); a failed request, or one of EMPORIUM_SLOW_CALL_MS or more, is always logged.
+    access_log_sample: float = 0.1
+    slow_call_ms: float = 500.0
     # The address Envoy connects to the services from ("": the OS picks), so the user service
     # can tell the gateway (whose x-forwarded-for it trusts) from a direct caller on the same
     # host. EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS overrides it ("" in Kubernetes, where
@@ -238,12 +242,29 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
         ),
         services=services,
         otlp=_otlp(environ),
-        trace_sample_ratio=float(environ.get("EMPORIUM_TRACE_SAMPLE_RATIO") or 0.1),
+        trace_sample_ratio=_number(environ, "EMPORIUM_TRACE_SAMPLE_RATIO", 0.1, high=1.0),
+        access_log_sample=_number(environ, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1, high=1.0),
+        slow_call_ms=_number(environ, "EMPORIUM_SLOW_CALL_MS", 500.0),
         upstream_source_address=environ.get(
             "EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS",
             str(gw.get("upstream_source_address") or ""),
         ).strip(),
     )
+
+
+def _number(
+    environ: Mapping[str, str], variable: str, default: float, high: float = float("inf")
+) -> float:
+    value = (environ.get(variable) or "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{variable}={value!r} is not a number") from None
+    if not 0 <= number <= high:
+        raise ValueError(f"{variable}={value!r} is outside 0..{high:g}")
+    return number
 
 
 def _otlp(environ: Mapping[str, str]) -> tuple[str, int] | None:
@@ -816,6 +837,47 @@ ACCESS_LOG_FORMAT = {
 }
 
 
+def _access_log(gw: Gateway) -> dict[str, Any]:
+    """One JSON line per request on stdout: every failed (HTTP >= 400 or a gRPC status other
+    than OK) or slow request, and `access_log_sample` of the others, as the services log. At
+    every request, the lines cost Envoy and the process runner that keeps them more than the
+    proxying (issue 18)."""
+    logger: dict[str, Any] = {
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": _typed(
+            "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            log_format={"json_format": ACCESS_LOG_FORMAT},
+        ),
+    }
+    if gw.access_log_sample >= 1:
+        return logger
+
+    def at_least(value: float, key: str) -> dict[str, Any]:
+        return {"op": "GE", "value": {"default_value": int(value), "runtime_key": key}}
+
+    logger["filter"] = {
+        "or_filter": {
+            "filters": [
+                {"status_code_filter": {"comparison": at_least(400, "access_log.min_status")}},
+                # (A response without grpc-status, REST or docs, counts as its HTTP status.)
+                {"grpc_status_filter": {"statuses": ["OK"], "exclude": True}},
+                {"duration_filter": {"comparison": at_least(gw.slow_call_ms, "access_log.slow")}},
+                {
+                    "runtime_filter": {
+                        "runtime_key": "access_log.sample",
+                        "percent_sampled": {
+                            "numerator": round(gw.access_log_sample * 10_000),
+                            "denominator": "TEN_THOUSAND",
+                        },
+                        "use_independent_randomness": True,
+                    }
+                },
+            ]
+        }
+    }
+    return logger
+
+
 # Envoy's default is 60 KiB; a path of that size would reach a service twice (:path and
 # x-envoy-original-path), beyond gRPC's metadata limit (RESOURCE_EXHAUSTED, a 429 that invites
 # retries). 16 KiB leaves room for any real URL and token.
@@ -841,15 +903,7 @@ def _connection_manager(
         local_reply_config=_local_replies(gw),
         # The request line and headers together; above it, 431 (a URL is a header here).
         max_request_headers_kb=MAX_REQUEST_HEADERS_KB,
-        access_log=[
-            {
-                "name": "envoy.access_loggers.stdout",
-                "typed_config": _typed(
-                    "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                    log_format={"json_format": ACCESS_LOG_FORMAT},
-                ),
-            }
-        ],
+        access_log=[_access_log(gw)],
         route_config={
             "name": "gateway",
             # Direct responses are capped at 4 KiB by default; Swagger UI's bundle is ~1.7 MB.

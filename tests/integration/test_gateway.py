@@ -359,6 +359,8 @@ def _envoy(
         **os.environ,
         "EMPORIUM_GATEWAY_PORT": str(port),
         "EMPORIUM_GATEWAY_ADMIN_PORT": str(admin_port),
+        # Production's access log keeps failed and slow requests only (and a share of the rest).
+        "EMPORIUM_ACCESS_LOG_SAMPLE": "0",
         # Services without a fake get a free port with nothing behind it.
         **{
             f"EMPORIUM_{s.name.upper()}_GRPC_PORT": str(ports.get(s.name) or _free_port())
@@ -1066,22 +1068,40 @@ def test_docs_without_a_slash_redirects_to_docs_slash(gateway):
     assert response.headers["location"].endswith("/docs/")
 
 
-def test_each_request_is_logged_as_json_on_stdout(gateway):
-    http("GET", f"{gateway.url}/v1/orders/logged-order", headers=bearer())
+def test_failed_requests_are_logged_as_json_on_stdout_and_good_ones_by_sample(gateway):
+    def logged(path: str) -> dict[str, Any] | None:
+        lines = gateway.access_log.read_text().splitlines()
+        return next((e for e in map(json.loads, lines) if e["path"] == path), None)
+
+    assert http("GET", f"{gateway.url}/v1/orders/logged-order", headers=bearer()).status == 200
+    assert http("GET", f"{gateway.url}/v1/orders/missing", headers=bearer()).status == 404
 
     deadline = time.monotonic() + 5  # Envoy flushes access logs every second
-    entries: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        entries = [json.loads(line) for line in gateway.access_log.read_text().splitlines()]
-        if any(e["path"] == "/v1/orders/logged-order" for e in entries):
-            break
+    while (entry := logged("/v1/orders/missing")) is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    entry = next(e for e in entries if e["path"] == "/v1/orders/logged-order")
+    assert entry is not None, "the failed request was not logged"
     assert entry["method"] == "GET"
     assert entry["rpc"] == "/emporium.order.v1.OrderService/GetOrder"
-    assert entry["status"] == 200
+    assert entry["status"] == 404
     assert entry["upstream"] == "order"
     assert entry["user"] == ME  # the verified token's sub
+    time.sleep(1.5)  # a flush later, the good request (sent first) is still not there
+    assert logged("/v1/orders/logged-order") is None
+
+
+def test_the_access_log_sample_and_slow_threshold_come_from_the_environment():
+    def access_log(**environ: str) -> dict[str, Any]:
+        return render._access_log(render.load(environ=environ))
+
+    assert "filter" not in access_log(EMPORIUM_ACCESS_LOG_SAMPLE="1")  # every request
+    filters = access_log(EMPORIUM_ACCESS_LOG_SAMPLE="0.25", EMPORIUM_SLOW_CALL_MS="200")["filter"]
+    status, grpc_status, slow, sample = filters["or_filter"]["filters"]
+    assert status["status_code_filter"]["comparison"]["value"]["default_value"] == 400
+    assert grpc_status["grpc_status_filter"] == {"statuses": ["OK"], "exclude": True}
+    assert slow["duration_filter"]["comparison"]["value"]["default_value"] == 200
+    assert sample["runtime_filter"]["percent_sampled"]["numerator"] == 2500
+    with pytest.raises(ValueError, match="EMPORIUM_ACCESS_LOG_SAMPLE"):
+        render.load(environ={"EMPORIUM_ACCESS_LOG_SAMPLE": "2"})
 
 
 # --- services.yaml and the renderer ---------------------------------------------------------
