@@ -20,9 +20,11 @@ array's order), redeliveries aside.
 
 The relay is woken at once by `outbox.notify()` after a local write (`CassandraOutbox.write`
 does it, and hands the committed rows over in memory, so the relay publishes them without
-reading the table), and otherwise looks every `interval` (0.5 s); the Cassandra outbox reads
-its table only on a slow fallback poll (5 s) for rows a crash or another replica left. An event
-is usually on the bus milliseconds after its write commits.
+reading the table), and otherwise looks every `interval` (0.5 s); the Cassandra and MongoDB
+outboxes read their store only after a notify (until a read finds nothing) and on a slow
+fallback poll (5 s) for what a crash or another replica left. An event is usually on the bus
+milliseconds after its write commits, and an idle service does not read its outbox twice a
+second (on FerretDB v1 each MongoDB read is a scan of the whole collection).
 
 When a service runs several replicas, each runs a relay with a lease (`Relay(...,
 lease=await CassandraLease.open(session))`, `MongoLease(db)` or `RedisLease(client, key)`: a
@@ -567,15 +569,28 @@ class MongoOutbox:
     Uses only what MongoDB and FerretDB v1 both support: `$push` with `$each` in the writer's
     update, a query on `_outbox.id` with `$exists`, and `$pullAll` of the exact entries sent
     (FerretDB's `$pull` with a condition silently removes nothing, `arrayFilters` is missing).
+
+    The collections are read only when something may be pending: after `notify()` (a write of
+    this process committed events), after a read that found events (more may follow the
+    limit, or their publish may fail), for a new instance (a restart's leftovers), and on a
+    fallback poll every `poll_seconds` (what another replica or a killed writer left). An idle
+    relay therefore costs one query per collection every `poll_seconds`, not every relay
+    `interval`: on FerretDB v1 (SQLite) that query reads and decodes every document of the
+    collection, since it filters in Go and uses no index, so polling it twice a second kept
+    the local server busy on a core and more once a collection held some megabytes.
     """
 
     INDEX_NAME = "outbox_pending"
 
-    def __init__(self, db: Any, collections: Sequence[str]) -> None:
+    def __init__(self, db: Any, collections: Sequence[str], *, poll_seconds: float = 5.0) -> None:
         # A pymongo AsyncDatabase, or kit.mongo.MongoDatabase (which carries it as `.db`).
         self._db = getattr(db, "db", db)
         self._collections = list(collections)
         self._entries: dict[str, tuple[str, Any, dict[str, Any]]] = {}
+        self._poll_seconds = poll_seconds
+        self._dirty = True  # something may be pending: read on the next pass
+        self._next_poll = 0.0
+        self.reads = 0  # passes that queried the collections, for tests and benchmarks
         self.wakeup = Wakeup()
 
     @staticmethod
@@ -609,9 +624,27 @@ class MongoOutbox:
             )
 
     def notify(self) -> None:
+        self._dirty = True
         self.wakeup.set()
 
     async def pending(self, limit: int = 100) -> list[Event]:
+        now = time.monotonic()
+        if not self._dirty and now < self._next_poll:
+            return []
+        # Cleared before reading: a notify() while the query runs keeps it set for the next.
+        self._dirty = False
+        self._next_poll = now + self._poll_seconds
+        try:
+            events = await self._read(limit)
+        except BaseException:
+            self._dirty = True
+            raise
+        if events:
+            self._dirty = True  # more may wait behind the limit, or the publish may fail
+        return events
+
+    async def _read(self, limit: int) -> list[Event]:
+        self.reads += 1
         events: list[Event] = []
         for name in self._collections:
             if len(events) >= limit:

@@ -413,23 +413,34 @@ class NotificationHandlers:
     # --- sending --------------------------------------------------------------------------------
 
     async def run_senders(self) -> None:
-        """The senders: `senders` tasks that claim due notifications and send them."""
-        await asyncio.gather(*(self._sender() for _ in range(self.senders)))
+        """The senders: `senders` tasks that claim due notifications and send them.
 
-    async def _sender(self) -> None:
+        While nothing is due only the first one looks again every `poll_seconds` (for
+        scheduled retries, quiet hours ending, other replicas' writes); the others wait to be
+        woken by a write of this replica or by the first one finding work. Four senders each
+        polling meant four claims (on FerretDB v1 four scans of the whole collection) per
+        period on an idle service."""
+        await asyncio.gather(*(self._sender(polls=i == 0) for i in range(self.senders)))
+
+    async def _sender(self, *, polls: bool = True) -> None:
         while True:
             try:
                 sent = await self.send_due()
             except Exception:  # the store restarting: wait and claim again
                 log.exception("sending failed; retrying")
                 sent = 0
-            if not sent:
-                self._due.clear()
-                try:
-                    async with asyncio.timeout(self.poll_seconds):
-                        await self._due.wait()
-                except TimeoutError:
-                    pass
+            if sent:
+                self._due.set()  # work found: wake the senders that wait without polling
+                continue
+            self._due.clear()
+            if not polls:
+                await self._due.wait()
+                continue
+            try:
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._due.wait()
+            except TimeoutError:
+                pass
 
     async def send_due(self, limit: int = 50) -> int:
         """Claims and sends up to `limit` due notifications; returns how many it handled."""

@@ -493,6 +493,8 @@ class Dispatcher:
         """Claims what is due, within the pool and the per-endpoint caps; starts the attempts."""
         started = 0
         now = self.clock.now()
+        if not await self.deliveries.any_due(now):
+            return 0  # idle: one query, not one per active endpoint
         for endpoint in await self.endpoints.active():
             free = min(
                 self.pool_size - len(self._tasks), self.per_endpoint - self._running[endpoint.id]

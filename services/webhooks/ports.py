@@ -88,6 +88,11 @@ class DeliveryRepository(Protocol):
         leased, roughly oldest first (deliveries are not ordered; see the contract)."""
         ...
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether any endpoint has a delivery `due` would return (one query for all, which
+        the dispatcher asks before asking each endpoint)."""
+        ...
+
     async def claim(
         self, delivery_id: str, now: datetime, lease_until: datetime, owner: str
     ) -> Delivery | None:

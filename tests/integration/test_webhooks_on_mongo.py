@@ -180,8 +180,12 @@ async def test_due_deliveries_are_claimed_by_one_owner_until_recorded(store) -> 
     now = _now()
     due = [_delivery("ep", now - timedelta(seconds=i)) for i in range(3)]
     later = _delivery("ep", now, next_attempt_time=now + timedelta(minutes=5))
-    for d in [*due, later]:
+    await deliveries.add(later)
+    assert not await deliveries.any_due(now)  # the dispatcher's idle check, for all endpoints
+    assert await deliveries.any_due(now + timedelta(minutes=5))
+    for d in due:
         await deliveries.add(d)
+    assert await deliveries.any_due(now)
     lease = now + timedelta(minutes=1)
     ids = await deliveries.due("ep", now, 10)
     assert sorted(ids) == sorted(d.id for d in due)  # the later one is not due

@@ -127,6 +127,9 @@ class InMemoryDeliveries:
         ]
         return [d.id for d in sorted(rows, key=lambda d: d.next_attempt_time)][:limit]
 
+    async def any_due(self, now: datetime) -> bool:
+        return any(self._due(d, now) for d in self.items.values())
+
     async def claim(self, delivery_id, now, lease_until, owner) -> Delivery | None:
         d = self.items.get(delivery_id)
         if d is None or not self._due(d, now):

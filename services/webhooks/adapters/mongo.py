@@ -267,6 +267,12 @@ class MongoDeliveries:
         cursor = self._c.find({"endpoint_id": endpoint_id, **self._due(now)}, {"_id": 1})
         return [doc["_id"] async for doc in cursor.limit(limit)]
 
+    async def any_due(self, now: datetime) -> bool:
+        # One query for every endpoint: FerretDB v1 answers each `due` by reading and decoding
+        # every delivery (it filters in Go, without the index), so an idle dispatcher asking
+        # each active endpoint scanned the collection once per endpoint per poll.
+        return await self._c.find_one(self._due(now), {"_id": 1}) is not None
+
     async def claim(self, delivery_id, now, lease_until, owner) -> Delivery | None:
         # Compare-and-set on the lease: of two dispatchers, one gets it.
         doc = await self._c.find_one_and_update(
