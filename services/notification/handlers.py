@@ -447,11 +447,12 @@ class NotificationHandlers:
         count = 0
         while count < limit:
             now = self.clock.now()
-            n = await self.notifications.claim_due(now, now + self.lease)
-            if n is None:
+            claimed = await self.notifications.claim_due(now, now + self.lease, limit - count)
+            if not claimed:
                 break
-            await self._deliver(n)
-            count += 1
+            for n in claimed:
+                await self._deliver(n)
+            count += len(claimed)
         return count
 
     async def _deliver(self, n: Notification) -> Notification:

@@ -57,9 +57,12 @@ class NotificationRepository(Protocol):
 
     async def count_unread(self, user_id: str, channel: Channel | None = None) -> int: ...
 
-    async def claim_due(self, now: datetime, lease_until: datetime) -> Notification | None:
-        """One QUEUED notification whose scheduled_time has come, its scheduled_time moved to
-        lease_until so no other sender takes it meanwhile (a sender that dies frees it then)."""
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Notification]:
+        """Up to `limit` QUEUED notifications whose scheduled_time has come, oldest first, each
+        with its scheduled_time moved to lease_until so no other sender takes it meanwhile (a
+        sender that dies frees them then). Two concurrent claims never return the same one."""
         ...
 
     async def save(self, notification: Notification, events: Sequence[Event] = ()) -> None:

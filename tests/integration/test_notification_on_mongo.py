@@ -147,13 +147,44 @@ async def test_a_due_notification_is_claimed_once_until_its_lease_ends(stores):
     )
     await repo.add(due)
     now = T0 - timedelta(days=399)
-    claimed = await repo.claim_due(now, now + timedelta(seconds=60))
+    [claimed] = await repo.claim_due(now, now + timedelta(seconds=60), 10)
     assert claimed.id == due.id
-    assert await repo.claim_due(now, now + timedelta(seconds=60)) is None
-    again = await repo.claim_due(now + timedelta(seconds=61), now + timedelta(seconds=121))
+    assert await repo.claim_due(now, now + timedelta(seconds=60), 10) == []
+    [again] = await repo.claim_due(now + timedelta(seconds=61), now + timedelta(seconds=121), 10)
     assert again.id == due.id
     await repo.save(replace(again, state=State.SENT, scheduled_time=None, sealed=b""))
-    assert await repo.claim_due(now + timedelta(days=1), now + timedelta(days=2)) is None
+    assert await repo.claim_due(now + timedelta(days=1), now + timedelta(days=2), 10) == []
+
+
+async def test_racing_batch_claims_share_the_due_notifications_without_overlap(stores):
+    repo = stores["notifications"]
+    user = str(uuid.uuid4())
+    when = T0 - timedelta(days=500)
+    due = [
+        _notification(
+            user,
+            channel=Channel.EMAIL,
+            state=State.QUEUED,
+            scheduled_time=when + timedelta(seconds=i),
+        )
+        for i in range(7)
+    ]
+    for n in due:
+        await repo.add(n)
+    now = when + timedelta(minutes=1)
+    first = await repo.claim_due(now, now + timedelta(seconds=60), 3)
+    assert [n.id for n in first] == [n.id for n in due[:3]]  # oldest first, at most the limit
+    assert all(n.scheduled_time == now + timedelta(seconds=60) for n in first)
+    # Racing claims may pick the same ids; each notification goes to one of them only.
+    others: list[str] = []
+    while True:
+        batches = await asyncio.gather(
+            *(repo.claim_due(now, now + timedelta(seconds=60), 3) for _ in range(3))
+        )
+        if not any(batches):
+            break
+        others += [n.id for batch in batches for n in batch]
+    assert sorted(others) == sorted(n.id for n in due[3:])  # each claimed once, by one claim
 
 
 async def test_saving_writes_events_to_the_outbox_and_drops_the_sealed_content(stores):

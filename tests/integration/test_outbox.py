@@ -34,7 +34,7 @@ from kit.bus import Bus
 from kit.config import RabbitSettings
 from kit.events import Event
 from kit.inbox import idempotent
-from kit.outbox import Relay
+from kit.outbox import MongoOutbox, Relay
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -277,6 +277,86 @@ async def test_a_notified_relay_publishes_at_once_instead_of_at_its_next_poll(
         await consumer.stop()
     print(f"{things.kind}: write -> consumed in {latency * 1000:.0f} ms")
     assert latency < 2.0
+
+
+async def test_an_idle_mongo_relay_reads_the_outbox_only_when_notified_or_on_the_slow_poll(
+    mongo_things: Any, probe: Any, bus: Bus, queue: str
+) -> None:
+    """On FerretDB v1 each read of the outbox scans the collection: an idle relay must not read
+    at every pass, yet an event written without a notify (another replica) still goes out."""
+    collection = f"idle_{uuid.uuid4().hex[:6]}"
+    outbox = MongoOutbox(mongo_things.database, [collection], poll_seconds=1.0)
+    await outbox.ensure_indexes()
+    arrived: list[str] = []
+
+    async def handler(event: Event) -> None:
+        arrived.append(event.id)
+
+    async def write(thing_id: str, event: Event) -> None:
+        await mongo_things.database[collection].update_one(
+            {"_id": thing_id}, MongoOutbox.push({"$set": {"name": thing_id}}, [event]), upsert=True
+        )
+
+    consumer = await bus.consume(queue, handler)
+    task = asyncio.create_task(Relay(outbox, bus, interval=0.01).run())
+    try:
+        await asyncio.sleep(0.5)  # ~50 relay passes
+        assert outbox.reads == 1  # the first (a restart's leftovers), then nothing
+
+        notified = event_of(probe, "a", 1)
+        await write("a", notified)
+        outbox.notify()  # what a writer of this process does once its update is acknowledged
+        await eventually(lambda: _true(arrived == [notified.id]), within=5)
+        assert outbox.reads <= 4  # the notified read, and reads until one finds nothing
+
+        unnotified = event_of(probe, "b", 2)  # written by another replica: no notify here
+        started = time.monotonic()
+        await write("b", unnotified)
+        await eventually(lambda: _true(unnotified.id in arrived), within=5)
+        assert time.monotonic() - started < 2.5  # within the slow poll (1 s), and a publish
+    finally:
+        task.cancel()
+        await consumer.stop()
+        await mongo_things.database[collection].drop()
+
+
+async def test_a_mongo_outbox_reads_again_while_it_finds_events_and_after_a_failed_read(
+    mongo_things: Any, probe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collection = f"idle_{uuid.uuid4().hex[:6]}"
+    outbox = MongoOutbox(mongo_things.database, [collection], poll_seconds=3600)
+    things = mongo_things.database[collection]
+    e1, e2, e3 = (event_of(probe, "a", n) for n in (1, 2, 3))
+    try:
+        await things.update_one({"_id": "a"}, MongoOutbox.push({}, [e1, e2]), upsert=True)
+        first = await outbox.pending(1)
+        assert [e.id for e in first] == [e1.id]
+        await outbox.mark_sent(first)
+        assert [e.id for e in await outbox.pending(1)] == [e2.id]  # more behind the limit
+        assert [e.id for e in await outbox.pending(1)] == [e2.id]  # not marked sent: again
+        await outbox.mark_sent([e2])
+        assert await outbox.pending(1) == []
+        reads = outbox.reads
+        assert await outbox.pending(1) == []
+        assert outbox.reads == reads  # nothing pending, nothing notified: no query
+
+        outbox.notify()
+        with monkeypatch.context() as patch:
+            patch.setattr(outbox, "_read", _refused)
+            with pytest.raises(ConnectionError):
+                await outbox.pending(1)
+        await things.update_one({"_id": "a"}, MongoOutbox.push({}, [e3]))
+        assert [e.id for e in await outbox.pending(1)] == [e3.id]  # the notify was not lost
+    finally:
+        await things.drop()
+
+
+async def _refused(limit: int) -> list[Event]:
+    raise ConnectionError("server restarting")
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 @stores(*DURABLE_STORES)

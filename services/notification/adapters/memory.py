@@ -112,16 +112,18 @@ class InMemoryNotificationRepository:
             self._matches(n, user_id, channel, None, None, True) for n in self.items.values()
         )
 
-    async def claim_due(self, now: datetime, lease_until: datetime) -> Notification | None:
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Notification]:
         due = [
             n
             for n in self.items.values()
             if n.state == State.QUEUED and n.scheduled_time is not None and n.scheduled_time <= now
         ]
-        if not due:
-            return None
-        first = min(due, key=lambda n: n.scheduled_time)
-        claimed = self.items[first.id] = replace(first, scheduled_time=lease_until)
+        claimed = []
+        for n in sorted(due, key=lambda n: n.scheduled_time)[:limit]:
+            claimed.append(replace(n, scheduled_time=lease_until))
+            self.items[n.id] = claimed[-1]
         return claimed
 
     async def save(self, notification: Notification, events: Sequence[Event] = ()) -> None:
