@@ -71,7 +71,7 @@ OPENAPI_GO_PATHS := $(subst $(space),,$(foreach f,$(PROTO_FILES),$(comma)M$(f)=e
 OPENAPI_OPTS := naming=proto,enum_type=string,default_response=true,fq_schema_naming=true,title=Emporium API,version=v1,description=REST and JSON over the Emporium gRPC services (transcoded by Envoy)$(OPENAPI_GO_PATHS)
 
 .PHONY: help seed load clients toolchain deploy-files deploy-check chart-check setup gen gen-check lint fmt test test-unit test-integration test-e2e test-stack test-crash test-crash-extended test-fuzz \
-    e2e-tools bench-tools bench-edge run stack-up stack-down stack-status clean-data vendor-protos clean
+    e2e-tools bench-tools bench-edge bench-tracing run stack-up stack-down stack-status clean-data vendor-protos clean
 
 help: ## List the commands.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -258,6 +258,9 @@ BENCH_WORKERS ?= 1,2
 bench-edge: bench-tools ## Per-call costs from a bare gRPC server to GetProduct through Envoy: one table, one summary line.
 	EMPORIUM_TRACE_SAMPLE_RATIO=0.1 EMPORIUM_ACCESS_LOG_SAMPLE=0.1 $(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.edge \
 	    --seconds $(BENCH_SECONDS) --workers $(BENCH_WORKERS)
+
+bench-tracing: bench-tools ## CPU per call of a catalog replica at a fixed rate, untraced vs traced, with the logging service and OpenSearch.
+	EMPORIUM_TRACE_SAMPLE_RATIO=0.1 EMPORIUM_ACCESS_LOG_SAMPLE=0.1 $(STACK) with servers user catalog logging gateway -- $(RUN) python -m bench.tracing_cost
 
 bench-checkout: ## The checkout saga under load on the whole stack, at production's trace and access log sampling.
 	EMPORIUM_TRACE_SAMPLE_RATIO=0.1 EMPORIUM_ACCESS_LOG_SAMPLE=0.1 $(STACK) with -- $(RUN) python -m bench.checkout
