@@ -116,13 +116,12 @@ DEFAULT_BOUNDS = (0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 
 
 
 class _Series:
-    """One label set's cumulative state: bucket counts, count, sum, min and max."""
+    """One label set's cumulative state: bucket counts, sum, min and max."""
 
-    __slots__ = ("count", "counts", "max", "min", "sum")
+    __slots__ = ("counts", "max", "min", "sum")
 
     def __init__(self, buckets: int) -> None:
         self.counts = [0] * buckets
-        self.count = 0
         self.sum = 0.0
         self.min = float("inf")
         self.max = float("-inf")
@@ -133,7 +132,8 @@ class Histogram:
 
     `record` runs on the event loop; the metric reader's thread reads the series when it
     exports. Both hold the GIL for each step, so a point read mid-record may lag by that one
-    record in one field, which the next export corrects (the state is cumulative).
+    record in its sum, min or max, which the next export corrects (the state is cumulative);
+    its count is the sum of the bucket counts read, as OTLP requires.
     """
 
     def __init__(
@@ -157,7 +157,6 @@ class Histogram:
             series = self._series[label_values] = _Series(len(self.bounds) + 1)
         # Bucket i holds (bounds[i-1], bounds[i]], as OTLP defines explicit buckets.
         series.counts[bisect.bisect_left(self.bounds, value)] += 1
-        series.count += 1
         series.sum += value
         if value < series.min:
             series.min = value
@@ -166,20 +165,22 @@ class Histogram:
 
     def metric(self, now_ns: int) -> Metric | None:
         """The SDK's export form of every series so far (None before the first record)."""
-        points = [
-            HistogramDataPoint(
-                attributes=dict(zip(self.labels, values, strict=True)),
-                start_time_unix_nano=self._start_ns,
-                time_unix_nano=now_ns,
-                count=series.count,
-                sum=series.sum,
-                bucket_counts=list(series.counts),
-                explicit_bounds=self.bounds,
-                min=series.min,
-                max=series.max,
+        points = []
+        for values, series in list(self._series.items()):
+            counts = list(series.counts)
+            points.append(
+                HistogramDataPoint(
+                    attributes=dict(zip(self.labels, values, strict=True)),
+                    start_time_unix_nano=self._start_ns,
+                    time_unix_nano=now_ns,
+                    count=sum(counts),
+                    sum=series.sum,
+                    bucket_counts=counts,
+                    explicit_bounds=self.bounds,
+                    min=series.min,
+                    max=series.max,
+                )
             )
-            for values, series in list(self._series.items())
-        ]
         if not points:
             return None
         data = HistogramData(points, AggregationTemporality.CUMULATIVE)
