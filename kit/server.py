@@ -169,12 +169,23 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         self.max_seconds = max_seconds
         self.access_log_sample = access_log_sample
         self.slow_call_ms = slow_call_ms
+        # method -> (the service's handler, ours around it): grpc.aio asks the interceptor for
+        # every call; wrapping the same handler again would build three closures and a handler.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler | None]] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
         call = self._call
 
         def unary(behaviour: Behaviour) -> Behaviour:

@@ -65,14 +65,14 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
         product = await self.handlers.get_product(
             auth.CALLER.get(), request.id, use_cache=_use_cache(context)
         )
-        return mapping.product_to_proto(product)
+        return mapping.product_reply(product)
 
     async def BatchGetProducts(self, request, context):
         products = await self.handlers.batch_get_products(
             auth.CALLER.get(), list(request.ids), use_cache=_use_cache(context)
         )
         return catalog_service_pb2.BatchGetProductsResponse(
-            products=[mapping.product_to_proto(p) for p in products]
+            products=[mapping.product_reply(p) for p in products]
         )
 
     async def ListProducts(self, request, context):

@@ -111,6 +111,27 @@ def product_to_proto(product: Product) -> product_pb2.Product:
     )
 
 
+# product_reply's messages by id() of their Product, each beside the Product it was built from
+# (held, so that id cannot be reused while its entry lives).
+_replies: dict[int, tuple[Product, product_pb2.Product]] = {}
+_REPLIES_MAX = 4096
+
+
+def product_reply(product: Product) -> product_pb2.Product:
+    """product_to_proto for a read's reply, built once per Product object. The read cache hands
+    out one immutable Product for every hit on an entry (adapters/redis.py), so a hot product's
+    message is built once, not on every read (45 us of a 520 us cached GetProduct, issue 18).
+    The message is shared by every reply: never modify it."""
+    known = _replies.get(id(product))
+    if known is not None and known[0] is product:
+        return known[1]
+    message = product_to_proto(product)
+    if len(_replies) >= _REPLIES_MAX:
+        del _replies[next(iter(_replies))]  # the oldest entry
+    _replies[id(product)] = (product, message)
+    return message
+
+
 def product_from_proto(message: product_pb2.Product) -> tuple[Product, tuple[str, ...]]:
     """The product as the client sent it, and the updatable fields it sets (non-empty)."""
     product = Product(

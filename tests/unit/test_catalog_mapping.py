@@ -68,3 +68,21 @@ def _product(**changes) -> Product:
 def test_a_product_read_back_from_the_cache_is_the_product_stored(product):
     stored = mapping.product_to_proto(product).SerializeToString()
     assert mapping.product_from_bytes(stored) == product
+
+
+def test_a_reply_is_built_once_per_product_and_a_changed_product_gets_its_own():
+    product = _product()
+    reply = mapping.product_reply(product)
+    assert reply == mapping.product_to_proto(product)
+    assert mapping.product_reply(product) is reply
+    # An update is a new Product (the domain replaces, never edits): its reply is new too.
+    renamed = _product(title="Big mug", version="v-8")
+    assert mapping.product_reply(renamed).title == "Big mug"
+    assert mapping.product_reply(product).title == "Mug"
+
+
+def test_replies_stay_bounded_and_right_after_their_products_are_gone():
+    for i in range(mapping._REPLIES_MAX + 50):
+        # Each product dies after its reply: a later one may take its id().
+        assert mapping.product_reply(_product(sku=f"SKU-{i}")).sku == f"SKU-{i}"
+    assert len(mapping._replies) <= mapping._REPLIES_MAX

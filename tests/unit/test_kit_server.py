@@ -472,6 +472,30 @@ async def test_the_token_cache_is_bounded_and_keyed_by_the_tokens_hash():
     assert all(len(key) == 32 and key not in tokens for key in verifier._verified)
 
 
+async def test_the_interceptor_wraps_a_methods_handler_once_and_a_new_handler_again():
+    async def get_me(request, context):
+        return user_pb2.User()
+
+    interceptor = server.CallInterceptor(None)
+    first = grpc.unary_unary_rpc_method_handler(get_me)
+    handlers = {"/emporium.user.v1.UserService/GetMe": first}
+
+    async def continuation(details):
+        return handlers.get(details.method)
+
+    def details(method: str) -> Any:
+        return type("Details", (), {"method": method, "invocation_metadata": ()})()
+
+    get = details("/emporium.user.v1.UserService/GetMe")
+    wrapped = await interceptor.intercept_service(continuation, get)
+    assert wrapped is not first and wrapped.unary_unary is not get_me
+    assert await interceptor.intercept_service(continuation, get) is wrapped
+    # A service registered again (a new handler object) is wrapped anew, never served stale.
+    handlers[get.method] = grpc.unary_unary_rpc_method_handler(get_me)
+    assert await interceptor.intercept_service(continuation, get) is not wrapped
+    assert await interceptor.intercept_service(continuation, details("/x.Y/Z")) is None
+
+
 async def _serve_logged(keys: SigningKeys, servicer: UserService, **settings: Any):
     options = {"name": "user", "port": 0, **settings}
     grpc_server, port, _ = await server.start(ServerSettings(**options), _app(keys, servicer))
