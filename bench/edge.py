@@ -1,7 +1,7 @@
 """The edge bench (issue 18): what a call costs, from a bare gRPC server to GetProduct via Envoy.
 
     make bench-edge          (the stack with user, catalog, logging and the gateway; see Makefile)
-    uv run --frozen python -m bench.edge [--seconds 8] [--concurrency 32] [--connections 4]
+    uv run --frozen python -m bench.edge [--seconds 8] [--concurrency 32] [--connections 16]
         [--workers 1,2]
 
 Needs the stack running with the caller's environment (`infra/local/stack env`) and the load
@@ -468,7 +468,9 @@ def _cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--connections", type=int, default=4)
+    # 16, not ghz's 1: the kernel spreads a port's connections over the workers (SO_REUSEPORT)
+    # by a hash of their addresses, and 4 connections often landed on one worker of two.
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--products", type=int, default=20)
     parser.add_argument(
         "--workers",

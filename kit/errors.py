@@ -183,6 +183,13 @@ class Unavailable(DomainError):
     reason = "UNAVAILABLE"
 
 
+class DeadlineExceeded(DomainError):
+    """The call ran past the server's bound on it (HTTP 504)."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
 def internal_status(message: str = "internal error") -> status_pb2.Status:
     """The status sent for unexpected exceptions: no stack traces or internals leak out."""
     return status_pb2.Status(code=code_pb2.INTERNAL, message=message)

@@ -488,12 +488,44 @@ async def test_the_interceptor_wraps_a_methods_handler_once_and_a_new_handler_ag
 
     get = details("/emporium.user.v1.UserService/GetMe")
     wrapped = await interceptor.intercept_service(continuation, get)
-    assert wrapped is not first and wrapped.unary_unary is not get_me
+    assert wrapped is not first
+    assert wrapped.unary_unary is not get_me
     assert await interceptor.intercept_service(continuation, get) is wrapped
     # A service registered again (a new handler object) is wrapped anew, never served stale.
     handlers[get.method] = grpc.unary_unary_rpc_method_handler(get_me)
     assert await interceptor.intercept_service(continuation, get) is not wrapped
     assert await interceptor.intercept_service(continuation, details("/x.Y/Z")) is None
+
+
+async def test_a_unary_call_past_the_servers_bound_is_deadline_exceeded_and_the_next_is_served():
+    """The server's own bound on unary calls (for clients that set no deadline)."""
+    calls = 0
+
+    class Slow(user_service_pb2_grpc.UserServiceServicer):
+        async def GetJwks(self, request, context):  # public: no token needed
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await asyncio.sleep(30)
+            return httpbody_pb2.HttpBody(content_type="application/json", data=b"{}")
+
+    grpc_server = grpc.aio.server(interceptors=[server.CallInterceptor(None, max_seconds=0.3)])
+    user_service_pb2_grpc.add_UserServiceServicer_to_server(Slow(), grpc_server)
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    await grpc_server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        users = user_service_pb2_grpc.UserServiceStub(channel)
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await users.GetJwks(user_service_pb2.GetJwksRequest(), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "took longer than 0.3 s" in raised.value.details()
+        assert 0.3 <= time.monotonic() - started < 2
+        # Calls within the bound, after it, are untouched by it.
+        for _ in range(3):
+            reply = await users.GetJwks(user_service_pb2.GetJwksRequest(), timeout=10)
+            assert reply.data == b"{}"
+    await grpc_server.stop(0)
 
 
 async def _serve_logged(keys: SigningKeys, servicer: UserService, **settings: Any):
