@@ -62,8 +62,13 @@ async def build(settings: Settings, **overrides: Any) -> App:
         client = kit_redis.connect(settings.redis)
         closers.append(client.aclose)
         ports["cache"] = RedisProductCache(
-            client, ttl_seconds=settings.cache_ttl_seconds, prefix=settings.cache_prefix
+            client,
+            ttl_seconds=settings.cache_ttl_seconds,
+            prefix=settings.cache_prefix,
+            local_size=settings.cache_local_size,
         )
+        if settings.cache_local_size > 0:
+            background.append(ports["cache"].invalidations.run)
     ports.update(overrides)
     handlers = CatalogHandlers(
         products=ports["products"],
@@ -112,7 +117,12 @@ async def build(settings: Settings, **overrides: Any) -> App:
         # The hit/miss totals of this process, for operators reading the logs.
         while True:
             await asyncio.sleep(settings.cache_log_seconds)
-            log.info("product cache: %d hits, %d misses", cache.hits, cache.misses)
+            log.info(
+                "product cache: %d hits (%d from memory), %d misses",
+                cache.hits,
+                getattr(cache, "local_hits", 0),
+                cache.misses,
+            )
 
     background.append(cache_stats)
 

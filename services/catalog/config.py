@@ -35,6 +35,9 @@ class Settings:
     EMPORIUM_CATALOG_CACHE_TTL_SECONDS        how long a cached product lives in Redis (300)
     EMPORIUM_CATALOG_CACHE_PREFIX             prefix of the cache's Redis keys (catalog:)
     EMPORIUM_CATALOG_CACHE_LOG_SECONDS        how often cache hit/miss totals are logged (60)
+    EMPORIUM_CATALOG_CACHE_LOCAL_SIZE         products each process keeps in memory, kept
+                                              fresh by Redis's invalidation messages (4096;
+                                              0: none, every read asks Redis)
     EMPORIUM_CATALOG_LOW_STOCK_THRESHOLD      available units at or below which a change is
                                               logged as low stock (5); consumers of
                                               StockLevelChanged apply their own
@@ -57,6 +60,7 @@ class Settings:
     cache_ttl_seconds: float = 300
     cache_prefix: str = "catalog:"
     cache_log_seconds: float = 60
+    cache_local_size: int = 4096
     low_stock_threshold: int = 5
     queue: str = NAME
 
@@ -67,6 +71,9 @@ class Settings:
         ttl = number(env, "EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS", 900)
         if ttl <= 0:
             raise ConfigError("EMPORIUM_CATALOG_RESERVATION_TTL_SECONDS must be positive")
+        local_size = integer(env, "EMPORIUM_CATALOG_CACHE_LOCAL_SIZE", 4096)
+        if local_size < 0:
+            raise ConfigError("EMPORIUM_CATALOG_CACHE_LOCAL_SIZE must be 0 or more")
         return cls(
             server=ServerSettings.from_env(NAME, env),
             telemetry=TelemetrySettings.from_env(NAME, env),
@@ -81,6 +88,7 @@ class Settings:
             cache_ttl_seconds=number(env, "EMPORIUM_CATALOG_CACHE_TTL_SECONDS", 300),
             cache_prefix=string(env, "EMPORIUM_CATALOG_CACHE_PREFIX", "catalog:"),
             cache_log_seconds=integer(env, "EMPORIUM_CATALOG_CACHE_LOG_SECONDS", 60),
+            cache_local_size=local_size,
             low_stock_threshold=integer(env, "EMPORIUM_CATALOG_LOW_STOCK_THRESHOLD", 5),
             queue=string(
                 env, "EMPORIUM_CATALOG_QUEUE", NAME + string(env, "EMPORIUM_KEYSPACE_SUFFIX", "")

@@ -9,6 +9,7 @@ keyspace and cache prefix of their own. A server that does not answer fails thes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
@@ -740,3 +741,110 @@ async def test_stock_events_reach_the_outbox_relay(running):
     while await outbox.pending(10):
         assert time.monotonic() < deadline, "the outbox never drained"
         await asyncio.sleep(0.3)
+
+
+@contextlib.asynccontextmanager
+async def _processes(redis_client, count: int, prefix: str):
+    """`count` product caches as separate catalog processes keep them: each with its copies in
+    memory and its own invalidation listener on the real Redis."""
+    caches = [RedisProductCache(redis_client, prefix=prefix) for _ in range(count)]
+    tasks = [asyncio.create_task(c.invalidations.run()) for c in caches]
+    try:
+        deadline = time.monotonic() + 10
+        while not all(c.invalidations.listening for c in caches):
+            assert time.monotonic() < deadline, "the invalidation listeners never subscribed"
+            await asyncio.sleep(0.05)
+        yield caches
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _stored(cache: RedisProductCache, product: Product) -> None:
+    await cache.fill([product], await cache.generations([product.id]))
+
+
+async def test_a_process_serves_its_copy_from_memory_until_another_process_changes_it(
+    redis_client,
+):
+    async with _processes(redis_client, 2, PREFIX + "near1:") as (reader, writer):
+        product = _product(request_id="")
+        await _stored(writer, product)
+        assert await reader.get_many([product.id]) == {product.id: product}  # from Redis
+        assert reader.local_hits == 0
+        for _ in range(3):
+            assert await reader.get_many([product.id]) == {product.id: product}
+        assert reader.local_hits == 3
+        # The writer's update: Cassandra (not here), then the invalidation; when it returns,
+        # the reader's very next read no longer sees the old product.
+        await writer.invalidate([product.id])
+        assert await reader.get_many([product.id]) == {}
+        changed = replace(product, title="Chair")
+        await _stored(writer, changed)
+        assert await reader.get_many([product.id]) == {product.id: changed}
+
+
+async def test_no_read_after_a_returned_write_ever_sees_the_older_product(redis_client):
+    """Writers and readers in other processes, interleaved as fast as they go: every read that
+    starts after a write returned sees that write or a later one (or nothing: a miss)."""
+    async with _processes(redis_client, 3, PREFIX + "near2:") as (writer, *readers):
+        product = _product(request_id="")
+        await _stored(writer, product)
+        for reader in readers:
+            await reader.get_many([product.id])  # each keeps a copy
+        stale = 0
+        for version in range(1, 201):
+            changed = replace(product, version=f"v{version}")
+            await writer.invalidate([product.id])
+            await _stored(writer, changed)
+            for reader in readers * 3:  # the first read keeps a copy, the next serve it
+                seen = (await reader.get_many([product.id])).get(product.id)
+                if seen is not None and seen.version != changed.version:
+                    stale += 1
+        assert stale == 0
+        assert sum(r.local_hits for r in readers) > 0
+
+
+async def test_a_copy_read_while_a_write_lands_is_never_kept(redis_client):
+    async with _processes(redis_client, 2, PREFIX + "near3:") as (reader, writer):
+        product = _product(request_id="")
+        await _stored(writer, product)
+        mget = redis_client.mget
+
+        async def racing_mget(keys):
+            values = await mget(keys)  # the old product, read just before the write
+            await writer.invalidate([product.id])
+            deadline = time.monotonic() + 10
+            while reader._epoch == epoch:  # its message reaches the reader
+                assert time.monotonic() < deadline, "no invalidation message arrived"
+                await asyncio.sleep(0.01)
+            return values
+
+        epoch = reader._epoch
+        redis_client.mget = racing_mget
+        try:
+            assert await reader.get_many([product.id]) == {product.id: product}
+        finally:
+            del redis_client.mget
+        assert await reader.get_many([product.id]) == {}  # not served from a kept copy
+        assert reader.local_hits == 0
+
+
+async def test_a_lost_listener_stops_the_copies_until_it_is_back(redis_client):
+    async with _processes(redis_client, 2, PREFIX + "near4:") as (reader, writer):
+        reader.invalidations.retry_seconds = 0.2
+        product = _product(request_id="")
+        await _stored(writer, product)
+        await reader.get_many([product.id])
+        listener = reader.invalidations.client_id
+        await redis_client.client_kill_filter(_id=listener)
+        deadline = time.monotonic() + 10
+        while reader.invalidations.client_id in (listener, None):
+            assert time.monotonic() < deadline, "the listener did not come back"
+            await asyncio.sleep(0.05)
+        # Whatever it kept before is gone: the next read asks Redis.
+        hits = reader.local_hits
+        await writer.invalidate([product.id])
+        assert await reader.get_many([product.id]) == {}
+        assert reader.local_hits == hits

@@ -15,6 +15,14 @@ nothing: once an update has returned, no reader can serve or put back the old pr
 Listings are keyed by the generation read before the query; any write moves it, so a page
 stored from data older than the write is never found again (it expires with its TTL).
 
+Copies in memory (`local_size` products at most, the oldest dropped first): a process keeps the products
+it read and serves them again without a round trip to Redis (a third of a cached read's CPU,
+issue 18), as long as `kit.redis.Invalidations` is listening: Redis reports every change of a
+`{prefix}product:` key (the writer's DEL, a fill, an expiry) to every process before it answers
+the writer, and a read applies what has arrived before it looks at its copies. A copy is stored
+only if no message arrived while it was read (`_epoch`), so a read that raced a write cannot
+keep the old product. While the listener is down, reads go to Redis and no copies are kept.
+
 Hits and misses are counted in the process (`hits`, `misses`) and exported as the OTel counter
 `emporium.cache.requests` (bootstrap.py): counting them in Redis cost every read a second round
 trip (7.7 % of a cached read's CPU, issue 18).
@@ -28,6 +36,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from emporium.catalog.v1 import catalog_service_pb2
 
+from kit.redis import Invalidations
 from services.catalog import mapping
 from services.catalog.domain import Product
 
@@ -53,7 +62,12 @@ GENERATION_TTL_SECONDS = 24 * 3600
 
 class RedisProductCache:
     def __init__(
-        self, client: aioredis.Redis, *, ttl_seconds: float = 300, prefix: str = "catalog:"
+        self,
+        client: aioredis.Redis,
+        *,
+        ttl_seconds: float = 300,
+        prefix: str = "catalog:",
+        local_size: int = 4096,
     ) -> None:
         self.client = client
         self.ttl_ms = int(ttl_seconds * 1000)
@@ -62,6 +76,12 @@ class RedisProductCache:
         # In-process totals: exported as a metric, logged by the service at intervals.
         self.hits = 0
         self.misses = 0
+        self.local_hits = 0
+        # Copies in memory, oldest first; run `invalidations.run()` to use them.
+        self.local_size = local_size
+        self._local: dict[str, Product] = {}
+        self._epoch = 0  # +1 for every invalidation message applied
+        self.invalidations = Invalidations(client, self._entry(""), self._forget)
 
     def _entry(self, product_id: str) -> str:
         return f"{self.prefix}product:{product_id}"
@@ -69,12 +89,39 @@ class RedisProductCache:
     def _generation(self, product_id: str) -> str:
         return f"{self.prefix}gen:{product_id}"
 
+    def _forget(self, keys: list[bytes] | None) -> None:
+        self._epoch += 1
+        if keys is None:
+            self._local.clear()
+            return
+        start = len(self._entry(""))
+        for key in keys:
+            self._local.pop(key[start:].decode(), None)
+
     async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         ids = list(dict.fromkeys(product_ids))
         if not ids:
             return {}
+        found: dict[str, Product] = {}
+        keep = self.local_size > 0 and await self.invalidations.fresh()
+        if keep:
+            for i in ids:
+                if (copy := self._local.get(i)) is not None:
+                    found[i] = copy
+            self.local_hits += len(found)
+            if len(found) == len(ids):
+                return found
+            ids = [i for i in ids if i not in found]
+        epoch = self._epoch
         values = await self.client.mget([self._entry(i) for i in ids])
-        return {i: _decoded(v) for i, v in zip(ids, values, strict=True) if v}
+        read = {i: _decoded(v) for i, v in zip(ids, values, strict=True) if v}
+        if keep and self._epoch == epoch and self.invalidations.listening:
+            for i, product in read.items():
+                if len(self._local) >= self.local_size:
+                    del self._local[next(iter(self._local))]
+                self._local[i] = product
+        found.update(read)
+        return found
 
     async def generations(self, product_ids: Sequence[str]) -> list[bytes | None]:
         if not product_ids:
@@ -93,6 +140,8 @@ class RedisProductCache:
             )
 
     async def invalidate(self, product_ids: Sequence[str]) -> None:
+        # This process's copies at once (Redis's message for the DEL follows).
+        self._forget([self._entry(i).encode() for i in product_ids])
         async with self.client.pipeline(transaction=True) as pipe:
             for product_id in product_ids:
                 pipe.incr(self._generation(product_id))
