@@ -32,6 +32,7 @@ from google.type import money_pb2
 from grpc_status import rpc_status
 
 from kit import auth, events, server
+from kit.config import ConfigError
 from kit.events import Event
 from services.catalog import bootstrap, consumers
 from services.catalog.adapters import memory
@@ -846,3 +847,13 @@ async def test_racing_retries_of_one_order_reserve_its_units_once(client):
     assert all(isinstance(r, reservation_pb2.Reservation) for r in results), results
     assert (await client.stock(product.id)).reserved_quantity == 2
     assert len(client.events.of(catalog_events_pb2.StockReserved)) == 1
+
+
+def test_the_in_memory_copies_default_on_and_a_negative_size_is_refused():
+    env = {"EMPORIUM_ENV": "development"}
+    assert Settings.from_env(env).cache_local_size == 4096
+    assert (
+        Settings.from_env({**env, "EMPORIUM_CATALOG_CACHE_LOCAL_SIZE": "0"}).cache_local_size == 0
+    )
+    with pytest.raises(ConfigError, match="EMPORIUM_CATALOG_CACHE_LOCAL_SIZE"):
+        Settings.from_env({**env, "EMPORIUM_CATALOG_CACHE_LOCAL_SIZE": "-1"})
