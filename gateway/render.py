@@ -235,7 +235,7 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
             clock_skew_seconds=int(auth["clock_skew_seconds"]),
         ),
         rate_limits=RateLimits(
-            default=_bucket(limits["default"]),
+            default=_bucket(limits["default"], environ, "EMPORIUM_GATEWAY_CLIENT_REQUESTS"),
             credentials=_bucket(limits["credentials"]),
             credential_rpcs=tuple(limits["credentials"]["rpcs"]),
             user_writes=_bucket(limits["user_writes"], environ, "EMPORIUM_GATEWAY_USER_WRITES"),

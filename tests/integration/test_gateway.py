@@ -1006,6 +1006,18 @@ def test_the_write_rpcs_are_those_not_bound_to_get(descriptor_set):
     assert "/emporium.catalog.v1.CatalogService/ListProducts" not in writes
 
 
+def test_the_per_client_bucket_follows_the_environment():
+    environ = {
+        "EMPORIUM_GATEWAY_CLIENT_REQUESTS_PER_SECOND": "100000",
+        "EMPORIUM_GATEWAY_CLIENT_REQUESTS_BURST": "5000",
+    }
+
+    assert render.load(environ={}).rate_limits.default == render.Bucket(2000, 2000)
+    assert render.load(environ=environ).rate_limits.default == render.Bucket(100000, 5000)
+    with pytest.raises(ValueError, match="CLIENT_REQUESTS_PER_SECOND"):
+        render.load(environ={"EMPORIUM_GATEWAY_CLIENT_REQUESTS_PER_SECOND": "-1"})
+
+
 def test_the_user_write_bucket_follows_the_environment():
     environ = {
         "EMPORIUM_GATEWAY_USER_WRITES_PER_SECOND": "7",
