@@ -15,13 +15,14 @@ nothing: once an update has returned, no reader can serve or put back the old pr
 Listings are keyed by the generation read before the query; any write moves it, so a page
 stored from data older than the write is never found again (it expires with its TTL).
 
-Copies in memory (`local_size` products at most, the oldest dropped first): a process keeps the products
-it read and serves them again without a round trip to Redis (a third of a cached read's CPU,
-issue 18), as long as `kit.redis.Invalidations` is listening: Redis reports every change of a
-`{prefix}product:` key (the writer's DEL, a fill, an expiry) to every process before it answers
-the writer, and a read applies what has arrived before it looks at its copies. A copy is stored
-only if no message arrived while it was read (`_epoch`), so a read that raced a write cannot
-keep the old product. While the listener is down, reads go to Redis and no copies are kept.
+Copies in memory (`local_size` products at most, the oldest dropped first): a process keeps
+the products it read and serves them again without a round trip to Redis (a third of a cached
+read's CPU, issue 18), as long as `kit.redis.Invalidations` is listening: Redis reports every
+change of a `{prefix}product:` key (the writer's DEL, a fill, an expiry) to every process before
+it answers the writer, and a read applies what has arrived before it looks at its copies. A copy
+is stored only if no message arrived while it was read (`_epoch`), so a read that raced a write
+cannot keep the old product. While the listener is down, reads go to Redis and no copies are
+kept.
 
 Hits and misses are counted in the process (`hits`, `misses`) and exported as the OTel counter
 `emporium.cache.requests` (bootstrap.py): counting them in Redis cost every read a second round
