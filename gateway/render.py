@@ -30,6 +30,8 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from google.rpc import code_pb2
 
+from kit.config import number, ratio
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES_YAML = ROOT / "gateway/services.yaml"
 DESCRIPTOR = ROOT / "gen/descriptor/emporium.binpb"
@@ -242,29 +244,15 @@ def load(path: Path = SERVICES_YAML, environ: Mapping[str, str] = os.environ) ->
         ),
         services=services,
         otlp=_otlp(environ),
-        trace_sample_ratio=_number(environ, "EMPORIUM_TRACE_SAMPLE_RATIO", 0.1, high=1.0),
-        access_log_sample=_number(environ, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1, high=1.0),
-        slow_call_ms=_number(environ, "EMPORIUM_SLOW_CALL_MS", 500.0),
+        # The services' variables, read as kit.config reads them for the services.
+        trace_sample_ratio=ratio(environ, "EMPORIUM_TRACE_SAMPLE_RATIO", 0.1),
+        access_log_sample=ratio(environ, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1),
+        slow_call_ms=number(environ, "EMPORIUM_SLOW_CALL_MS", 500.0),
         upstream_source_address=environ.get(
             "EMPORIUM_GATEWAY_UPSTREAM_SOURCE_ADDRESS",
             str(gw.get("upstream_source_address") or ""),
         ).strip(),
     )
-
-
-def _number(
-    environ: Mapping[str, str], variable: str, default: float, high: float = float("inf")
-) -> float:
-    value = (environ.get(variable) or "").strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{variable}={value!r} is not a number") from None
-    if not 0 <= number <= high:
-        raise ValueError(f"{variable}={value!r} is outside 0..{high:g}")
-    return number
 
 
 def _otlp(environ: Mapping[str, str]) -> tuple[str, int] | None:

@@ -211,7 +211,8 @@ def _worker_index(env: Env) -> int | None:
     return integer(env, "EMPORIUM_WORKER_INDEX", 0)
 
 
-def _ratio(env: Env, name: str, default: float) -> float:
+def ratio(env: Env, name: str, default: float) -> float:
+    """A share in [0, 1] (a sampling ratio): the services' settings and the gateway's."""
     ratio = number(env, name, default)
     if not 0.0 <= ratio <= 1.0:
         raise ConfigError(f"{name} must be in [0, 1], got {ratio}")
@@ -253,7 +254,7 @@ class ServerSettings:
             port=integer(env, f"{prefix}_PORT", service_ports()[name]),
             grace_seconds=number(env, "EMPORIUM_GRPC_GRACE_SECONDS", 10.0),
             page_tokens=PageTokenSettings.from_env(env),
-            access_log_sample=_ratio(env, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1),
+            access_log_sample=ratio(env, "EMPORIUM_ACCESS_LOG_SAMPLE", 0.1),
             slow_call_ms=number(env, "EMPORIUM_SLOW_CALL_MS", 500.0),
             workers=_workers(env),
             worker_index=(
@@ -454,13 +455,13 @@ class TelemetrySettings:
 
     @classmethod
     def from_env(cls, service_name: str, env: Env = os.environ) -> TelemetrySettings:
-        ratio = _ratio(env, "EMPORIUM_TRACE_SAMPLE_RATIO", 0.1)
+        sample = ratio(env, "EMPORIUM_TRACE_SAMPLE_RATIO", 0.1)
         return cls(
             service_name=service_name,
             otlp_endpoint=string(env, "EMPORIUM_OTLP_ENDPOINT", "") or None,
             log_level=string(env, "EMPORIUM_LOG_LEVEL", "INFO").upper(),
             otlp_token=string(env, "EMPORIUM_OTLP_TOKEN", "") or None,
-            sample_ratio=ratio,
+            sample_ratio=sample,
             metrics_interval_seconds=number(env, "EMPORIUM_METRICS_INTERVAL_SECONDS", 15.0),
         )
 

@@ -49,9 +49,14 @@ SOCKET_TIMEOUT_SECONDS = 5.0
 HEALTH_CHECK_SECONDS = 30
 
 
-def _statement(args: tuple[Any, ...]) -> str:
+def _name(args: tuple[Any, ...]) -> str:
+    """The command's name (`GET`), never its arguments."""
     name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-    return " ".join([name.upper(), *["?"] * (len(args) - 1)])
+    return name.upper()
+
+
+def _statement(args: tuple[Any, ...]) -> str:
+    return " ".join([_name(args), *["?"] * (len(args) - 1)])
 
 
 @contextlib.contextmanager
@@ -73,7 +78,7 @@ class Redis(aioredis.Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if not telemetry.in_recorded_span():
             return await super().execute_command(*args, **options)
-        with _span(_statement(args).split(" ", 1)[0], [args]):
+        with _span(_name(args), [args]):
             return await super().execute_command(*args, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
