@@ -356,14 +356,17 @@ class _Deadlines:
         self.tick = min(1.0, seconds / 4)
         self._calls: dict[asyncio.Task[Any], tuple[float, _Outcome]] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, outcome: _Outcome) -> asyncio.Task[Any]:
         task = asyncio.current_task()
         assert task is not None  # gRPC runs every call in a task of its own
         loop = task.get_loop()
         self._calls[task] = (loop.time() + self.seconds, outcome)
-        if self._timer is None:
+        # (A timer of another loop: a server stopped, this interceptor served again.)
+        if self._timer is None or self._timer_loop is not loop:
             self._timer = loop.call_later(self.tick, self._sweep, loop)
+            self._timer_loop = loop
         return task
 
     def discard(self, task: asyncio.Task[Any]) -> None:
@@ -372,7 +375,9 @@ class _Deadlines:
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
         for task, (deadline, outcome) in list(self._calls.items()):
-            if deadline <= now:
+            if task.get_loop() is not loop:  # left by a loop that has stopped
+                del self._calls[task]
+            elif deadline <= now:
                 del self._calls[task]
                 outcome.expired = True
                 task.cancel()
