@@ -11,8 +11,9 @@ generators `make bench-tools` installs: ghz (gRPC) and wrk (HTTP). In one run it
    interceptors, no telemetry: the ceiling of one Python process), and the kit's server
    (kit.server: interceptors, health, reflection) with a no-op catalog servicer;
 2. starts catalog replicas of its own against the stack's Cassandra and Redis: one exporting
-   nothing (cached, cached with a token, uncached; once per `--workers` count), one exporting
-   traces, logs and metrics to the stack's logging service at the production sampling ratio
+   nothing (cached, cached with a token, uncached; once per `--workers` count), one keeping no
+   products in memory (each cached read a Redis round trip), one exporting traces, logs and
+   metrics to the stack's logging service at the production sampling ratio
    (`EMPORIUM_TRACE_SAMPLE_RATIO` unset);
 3. drives the stack's own catalog directly and through Envoy over gRPC (ghz) and over REST
    (wrk), cached;
@@ -317,10 +318,13 @@ def reference_server(kind: str):
     return _process(argv, dict(os.environ), port)
 
 
-def catalog_replica(*, tracing: bool, workers: int | None = None):
-    """A catalog process of our own on the stack's stores; tracing at the production ratio."""
+def catalog_replica(*, tracing: bool, workers: int | None = None, copies: bool = True):
+    """A catalog process of our own on the stack's stores; tracing at the production ratio;
+    without `copies`, no products kept in memory (every cached read asks Redis)."""
     port = _free_port()
     env = {**os.environ, "EMPORIUM_CATALOG_GRPC_PORT": str(port)}
+    if not copies:
+        env["EMPORIUM_CATALOG_CACHE_LOCAL_SIZE"] = "0"
     # Production's sampling of traces and access log lines, not the local stack's 1.0.
     env.pop("EMPORIUM_TRACE_SAMPLE_RATIO", None)
     env.pop("EMPORIUM_ACCESS_LOG_SAMPLE", None)
@@ -406,6 +410,8 @@ async def main(args: argparse.Namespace) -> None:
                 address,
                 {**bearer, "cache-control": "no-cache"},
             )
+    async with catalog_replica(tracing=False, workers=args.workers[0], copies=False) as address:
+        await grpc_case("redis", "GetProduct cached, Redis only", address)
     async with catalog_replica(tracing=True, workers=args.workers[0]) as address:
         await grpc_case("traced", "GetProduct cached, traced", address)
     await grpc_case("stack", "stack catalog direct", stack_catalog)
@@ -422,6 +428,7 @@ async def main(args: argparse.Namespace) -> None:
         f"token-cost={token_cost:.2f} "
         f"tracing-kept={_ratio(r['traced'], r['cached']):.2f}"
     )
+    print(f"copies: memory/redis-only cached={_ratio(r['cached'], r['redis']):.2f}")
     for workers in args.workers[1:]:
         print(
             f"workers: {workers}/{args.workers[0]} cached="
