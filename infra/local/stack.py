@@ -77,6 +77,37 @@ DEFAULT_TIMEOUT = 600.0  # seconds to healthy; a cold CI machine starts Cassandr
 POLL_SECONDS = 1.0
 
 
+SYSCTL = Path("/proc/sys/net/ipv4")
+
+
+def reserve_ports(ports: Iterable[int], sysctl: Path = SYSCTL) -> list[int]:
+    """Keeps the kernel from giving the stack's listening ports to outgoing connections.
+
+    The services' ports (50051-50060) lie inside Linux's ephemeral range (32768-60999): a client
+    socket that happened to get one made a service fail to bind at start (seen in a CI run,
+    "Address already in use" for 127.0.0.1:50056). Adds them to ip_local_reserved_ports where
+    this user may write it (root, as in CI); elsewhere nothing changes. Returns those added."""
+    try:
+        low, high = map(int, (sysctl / "ip_local_port_range").read_text().split())
+        current = (sysctl / "ip_local_reserved_ports").read_text().strip()
+    except (OSError, ValueError):
+        return []
+    reserved: set[int] = set()
+    for part in filter(None, current.split(",")):
+        first, _, last = part.partition("-")
+        reserved.update(range(int(first), int(last or first) + 1))
+    wanted = sorted({p for p in ports if low <= p <= high} - reserved)
+    if not wanted:
+        return []
+    try:
+        (sysctl / "ip_local_reserved_ports").write_text(
+            ",".join([current, *map(str, wanted)] if current else map(str, wanted))
+        )
+    except OSError:
+        return []
+    return wanted
+
+
 class StackError(RuntimeError):
     """The stack cannot do what was asked; the message says why and what to do."""
 
@@ -718,6 +749,8 @@ def up(stack: Stack, names: list[str], timeout: float) -> tuple[int, Path] | Non
             raise StackError(f"running but not healthy: {', '.join(missing)}")
         _log("everything is already running; nothing started")
         return None
+    if added := reserve_ports(p for c in stack.components.values() for p in c.ports):
+        _log(f"reserved ports {', '.join(map(str, added))} (ip_local_reserved_ports)")
     stack.provision(start)
     stack.dir.mkdir(parents=True, exist_ok=True)
     log = stack.dir / f"stack-{datetime.datetime.now():%Y%m%d-%H%M%S}.log"

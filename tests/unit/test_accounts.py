@@ -213,3 +213,25 @@ def test_the_stack_gives_each_service_its_own_cassandra_role_and_nobody_the_admi
     assert catalog["EMPORIUM_CASSANDRA_ADMIN_PASSWORD"] == ""
     cart = stack.service_logins(env, "cart")
     assert cart["EMPORIUM_CASSANDRA_USERNAME"] == cart["EMPORIUM_CASSANDRA_PASSWORD"] == ""
+
+
+def test_the_stack_reserves_its_ports_that_lie_in_the_ephemeral_range(tmp_path):
+    import importlib.util
+    import sys
+
+    from kit.config import ROOT
+
+    spec = importlib.util.spec_from_file_location("_stack_ports", ROOT / "infra/local/stack.py")
+    assert spec is not None
+    assert spec.loader is not None
+    stack = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = stack
+    spec.loader.exec_module(stack)
+    (tmp_path / "ip_local_port_range").write_text("32768\t60999\n")
+    reserved = tmp_path / "ip_local_reserved_ports"
+    reserved.write_text("50052,50060-50061\n")
+
+    assert stack.reserve_ports([8080, 50051, 50052, 50056, 5672], tmp_path) == [50051, 50056]
+    assert reserved.read_text() == "50052,50060-50061,50051,50056"
+    assert stack.reserve_ports([50051, 50056, 50061], tmp_path) == []  # all reserved already
+    assert stack.reserve_ports([50051], tmp_path / "missing") == []  # not Linux, or no access
